@@ -1,0 +1,3 @@
+"""camgate: an edge camera gateway."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"""Command line: argument parsing only; the work happens in the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from gateway import __version__
+from gateway.config import Config
+
+DEFAULT_CONFIG = Path("/etc/camgate/camgate.toml")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    from gateway.config import ConfigError, load_file
+
+    path = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    try:
+        return load_file(path, env=os.environ, data_dir=args.data)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    _setup_logging(cfg.log_level)
+    from gateway.app import run_gateway
+
+    return run_gateway(cfg)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    print(f"config ok: {len(cfg.streams)} streams, data dir {cfg.storage.path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    _setup_logging("info")
+    return run_demo(port=args.port, data=args.data)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="camgate", description="camgate edge camera gateway")
+    p.add_argument("--version", action="version", version=f"camgate {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", type=Path, default=None, help="TOML config file")
+        sp.add_argument("--data", type=Path, default=None, help="data dir (overrides storage.path)")
+
+    run = sub.add_parser("run", help="run the gateway daemon")
+    with_config(run)
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate the configuration")
+    with_config(check)
+    check.set_defaults(func=cmd_check)
+
+    demo = sub.add_parser("demo", help="run with a simulated camera in a temporary data dir")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,110 @@
+"""The recorder sink: hub subscription → segment files (worker thread) → DVR index rows.
+
+The event loop only moves packets; muxing, fsync and rename run in one worker thread per
+camera.  A segment's row is inserted after its file is whole, and retention is told about
+every new segment so the total stays within one segment of the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.media.hub import Hub
+from gateway.sinks.segment_writer import DiskFull, SegmentWriter
+from gateway.store.recordings import Recordings, Segment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecorderStats:
+    segments: int = 0
+    bytes: int = 0
+    disk_full: int = 0
+    errors: int = 0
+    last_segment_end_ms: int = 0
+
+
+class Recorder:
+    def __init__(
+        self,
+        stream: str,
+        hub: Hub,
+        recordings: Recordings,
+        segments_dir: Path,
+        *,
+        target: float = 2.0,
+        on_segment: Callable[[Segment], None] | None = None,
+        free_space: Callable[[], Awaitable[None]] | None = None,
+        queue_size: int = 2048,
+    ) -> None:
+        self.stream = stream
+        self.hub = hub
+        self.recordings = recordings
+        self.writer = SegmentWriter(segments_dir, stream, target)
+        self.on_segment = on_segment
+        self.free_space = free_space
+        self.queue_size = queue_size
+        self.stats = RecorderStats()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"rec-{stream}")
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"rec-{self.stream}")
+        sub = self.hub.subscribe("recorder", maxsize=self.queue_size, from_gop=True)
+        try:
+            while True:
+                await sub.wait()
+                batch = sub.drain()
+                try:
+                    done = await loop.run_in_executor(self._executor, self.writer.feed, batch)
+                except DiskFull:
+                    await self._disk_full(loop)
+                    continue
+                except OSError as exc:
+                    self.stats.errors += 1
+                    log.error("stream %s: recording error: %s", self.stream, exc)
+                    await loop.run_in_executor(self._executor, self.writer.abort)
+                    await asyncio.sleep(1.0)
+                    continue
+                if done:
+                    await self._index(done)
+        finally:
+            sub.close()
+            # Close the segment in progress and index it, even while being cancelled.
+            await asyncio.shield(self._close(loop))
+
+    async def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            seg = await loop.run_in_executor(self._executor, self.writer.finish)
+            if seg is not None:
+                await self._index([seg])
+        except DiskFull:
+            await loop.run_in_executor(self._executor, self.writer.abort)
+        except Exception:  # shutdown path: log, never mask the cancellation
+            log.exception("stream %s: closing the last segment failed", self.stream)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def _index(self, segments: list[Segment]) -> None:
+        added = await self.recordings.add(segments)
+        for seg in added:
+            self.stats.segments += 1
+            self.stats.bytes += seg.bytes
+            self.stats.last_segment_end_ms = seg.end_ms
+            if self.on_segment:
+                self.on_segment(seg)
+
+    async def _disk_full(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.stats.disk_full += 1
+        log.warning("stream %s: disk full, deleting the oldest recordings", self.stream)
+        await loop.run_in_executor(self._executor, self.writer.abort)
+        if self.free_space is not None:
+            with contextlib.suppress(OSError):
+                await self.free_space()
