@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -44,13 +45,24 @@ def stream_to_json(cfg: StreamConfig) -> dict[str, object]:
 
 
 class Camera:
-    """One stream's pipeline; ``run`` lives until cancelled."""
+    """One stream's pipeline; ``run`` lives until cancelled.
+
+    ``hub`` carries the main input; ``sub_hub`` the optional second input (a camera's
+    substream), used by consumers that want a small picture (motion) or a different codec
+    (WebRTC for an H.265 camera).  ``clients`` holds the live viewer sessions (WebRTC, HLS)
+    by session id, for ``stats.online_clients``.
+    """
 
     def __init__(self, cfg: StreamConfig, deps: CameraDeps) -> None:
         self.cfg = cfg
         self.deps = deps
         self.hub = Hub(cfg.name)
         self.source = SourceRunner(cfg.name, cfg.inputs[0], self.hub)
+        self.sub_hub: Hub | None = None
+        self.sub_source: SourceRunner | None = None
+        if len(cfg.inputs) > 1:
+            self.sub_hub = Hub(f"{cfg.name}~sub")
+            self.sub_source = SourceRunner(f"{cfg.name}~sub", cfg.inputs[1], self.sub_hub)
         self.recorder = Recorder(
             cfg.name,
             self.hub,
@@ -60,8 +72,14 @@ class Camera:
             on_segment=deps.on_segment,
             free_space=deps.free_space,
         )
+        self.clients: dict[str, str] = {}  # session id -> kind ("webrtc", "hls")
         self.started_at = time.monotonic()
         self.task: asyncio.Task[None] | None = None
+        # Extra per-camera tasks registered by other capabilities (motion, ...):
+        # callables taking the Camera and returning a coroutine, run under supervision.
+        self.extra_tasks: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        for label, factory in deps.camera_tasks:
+            self.extra_tasks.append((label, functools.partial(factory, self)))
 
     @property
     def name(self) -> str:
@@ -70,7 +88,11 @@ class Camera:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_supervise(f"{self.name} source", self.source.run))
+            if self.sub_source is not None:
+                tg.create_task(_supervise(f"{self.name} substream", self.sub_source.run))
             tg.create_task(_supervise(f"{self.name} recorder", self.recorder.run))
+            for label, fn in self.extra_tasks:
+                tg.create_task(_supervise(f"{self.name} {label}", fn))
 
 
 async def _supervise(what: str, fn: Callable[[], Awaitable[None]]) -> None:
@@ -94,8 +116,11 @@ class CameraDeps:
         segment_duration: float,
         on_segment: Callable[[Segment], None] | None,
         free_space: Callable[[], Awaitable[None]] | None,
+        camera_tasks: list[tuple[str, Callable[[Camera], Awaitable[None]]]] | None = None,
     ) -> None:
         self.recordings = recordings
+        # (label, factory): every camera runs factory(camera) as a supervised task.
+        self.camera_tasks = list(camera_tasks or [])
         self.segments_dir = segments_dir
         self.segment_duration = segment_duration
         self.on_segment = on_segment
@@ -181,6 +206,8 @@ class Cameras:
         with contextlib.suppress(asyncio.CancelledError):
             await cam.task
         cam.hub.close()
+        if cam.sub_hub is not None:
+            cam.sub_hub.close()
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self._stop(n) for n in list(self.by_name)))
