@@ -41,6 +41,29 @@ MIGRATIONS: list[str] = [
     CREATE INDEX segments_stream_start ON segments(stream, start_ms);
     CREATE INDEX segments_start ON segments(start_ms);
     """,
+    # 2: users, login sessions and API tokens (only token hashes are stored)
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        login TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL DEFAULT 'admin',
+        must_change INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        last_used_at REAL
+    );
+    CREATE INDEX tokens_user ON tokens(user_id);
+    """,
 ]
 
 
