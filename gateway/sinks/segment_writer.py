@@ -84,7 +84,9 @@ class SegmentWriter:
                 elapsed = (item.dts - cur.first_dts) * float(item.time_base)
                 new_run = item.info is not cur.info or item.discontinuity
                 if new_run or (item.keyframe and elapsed >= self.target):
-                    self._finish_into(done, None if new_run else item.time)
+                    # At a discontinuity the media's own end counts, but never past where
+                    # the next segment starts (a camera clock that ran fast steps back).
+                    self._finish_into(done, None if new_run else item.time, limit=item.time)
                     cur = None
                 elif elapsed >= self.max_duration and item.keyframe:
                     self._finish_into(done, item.time)
@@ -168,13 +170,17 @@ class SegmentWriter:
         cur.last_duration = p.duration or cur.last_duration
         cur.packets += 1
 
-    def _finish_into(self, done: list[Segment], end_time: float | None) -> None:
+    def _finish_into(
+        self, done: list[Segment], end_time: float | None, limit: float | None = None
+    ) -> None:
         cur, self._cur = self._cur, None
         if cur is None:
             return
         tb = float(cur.info.video.time_base) if cur.info.video else 1 / 90000
         if end_time is None:
             end_time = cur.start_time + (cur.last_dts + cur.last_duration - cur.first_dts) * tb
+            if limit is not None and cur.start_time < limit < end_time:
+                end_time = limit
         start_ms = int(round(cur.start_time * 1000))
         end_ms = int(round(end_time * 1000))
         try:

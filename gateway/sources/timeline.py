@@ -2,9 +2,10 @@
 
 Cameras send timestamps that jump (clock steps, RTP wrap, encoder restarts) or run
 backwards.  Downstream every consumer wants per-track decode timestamps that only grow,
-and a wall-clock time for each packet.  A jump is turned into a continuous timeline plus
-a ``discontinuity`` flag, so recorders start a new segment but never write a negative or
-absurd duration.
+and a wall-clock time for each packet (which grows too, except that it may step back to
+the arrival time at a discontinuity caused by a camera clock running fast).  A jump is
+turned into a continuous timeline plus a ``discontinuity`` flag, so recorders start a new
+segment but never write a negative or absurd duration.
 """
 
 from __future__ import annotations
@@ -51,17 +52,22 @@ class Timeline:
             step = raw - self._last_raw
             out_guess = self._out_origin + (raw - self._raw_origin)
             wall_guess = self._wall_origin + (out_guess - self._out_origin) * self._tb
-            if (
-                step <= 0
-                or step > self.max_jump_ticks
-                or abs(wall_guess - arrival_wall) > (self.max_drift)
-            ):
+            jumped = step <= 0 or step > self.max_jump_ticks
+            if jumped or abs(wall_guess - arrival_wall) > self.max_drift:
                 # Jump, reversal or drift: continue the output timeline one frame on.
                 next_out = self._last_out + max(self._last_dur, 1)
                 last_wall = self._wall_origin + (self._last_out - self._out_origin) * self._tb
                 self._raw_origin = raw
                 self._out_origin = next_out
-                self._wall_origin = max(arrival_wall, last_wall + max(self._last_dur, 1) * self._tb)
+                if jumped:
+                    self._wall_origin = max(
+                        arrival_wall, last_wall + max(self._last_dur, 1) * self._tb
+                    )
+                else:
+                    # The camera's clock ran away from ours (a fast clock, or a burst after
+                    # a stall): re-anchor on the arrival time, even when that steps the wall
+                    # clock back, or every later packet would be flagged again.
+                    self._wall_origin = arrival_wall
                 disc = True
         out = self._out_origin + (raw - self._raw_origin)
         if out <= self._last_out:  # equal dts (e.g. B-frame oddities): nudge forward

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -39,11 +40,18 @@ class TrackMapper:
     generation, so recorders and muxers start afresh.
     """
 
-    def __init__(self, tracks: list[TrackInfo], generation: int) -> None:
+    def __init__(
+        self,
+        tracks: list[TrackInfo],
+        generation: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.info = StreamInfo(tuple(tracks), generation)
         self.timelines = [Timeline(t.time_base) for t in tracks]
         self._params: bytes | None = None
-        self._wall_offset = time.time() - time.monotonic()
+        self._clock = clock
+        self._wall_offset = time.time() - clock()
 
     @property
     def generation(self) -> int:
@@ -89,7 +97,7 @@ class TrackMapper:
         track = self.info.tracks[index]
         if track.kind == "video" and keyframe:
             self._video_changed(track, data)
-        arrival = time.monotonic()
+        arrival = self._clock()
         m = self.timelines[index].map(pts, dts, duration, arrival + self._wall_offset)
         return Packet(
             info=self.info,
