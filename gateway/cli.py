@@ -49,6 +49,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_passwd(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway.passwd import PasswordError, read_new_password, set_password
+
+    cfg = _load_config(args)
+    if not (cfg.storage.path / "camgate.db").exists():
+        print(f"no database in {cfg.storage.path} (run the gateway once first)", file=sys.stderr)
+        return 2
+    try:
+        password = read_new_password(args.password_stdin)
+    except PasswordError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    asyncio.run(set_password(cfg.storage.path, args.login, password))
+    print(f"password of {args.login!r} set; its login sessions have ended")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -72,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the configuration")
     with_config(check)
     check.set_defaults(func=cmd_check)
+
+    passwd = sub.add_parser("passwd", help="set the admin password")
+    with_config(passwd)
+    passwd.add_argument("--login", default="admin", help="user (default: admin)")
+    passwd.add_argument(
+        "--password-stdin", action="store_true", help="read the new password from stdin"
+    )
+    passwd.set_defaults(func=cmd_passwd)
 
     demo = sub.add_parser("demo", help="run with a simulated camera in a temporary data dir")
     demo.add_argument("--port", type=int, default=8080)

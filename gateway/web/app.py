@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 import gateway
+from gateway.web import api_auth
+from gateway.web.auth import AUTH, Auth, auth_middleware
+from gateway.web.errors import error_middleware
 
 if TYPE_CHECKING:
     from gateway.cameras import Cameras
@@ -42,8 +45,19 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def _start_auth(app: web.Application) -> None:
+    await app[AUTH].start()
+
+
 def make_app(deps: WebDeps) -> web.Application:
-    app = web.Application(client_max_size=64 * 2**20)
+    # error bodies outermost, then authentication: every route but /healthz and
+    # POST /api/v1/login needs credentials (see gateway/web/auth.py)
+    app = web.Application(
+        client_max_size=64 * 2**20, middlewares=[error_middleware, auth_middleware]
+    )
     app[DEPS] = deps
+    app[AUTH] = Auth(deps.db, deps.config.storage.path)
+    app.on_startup.append(_start_auth)
     app.router.add_get("/healthz", healthz)
+    api_auth.add_routes(app)
     return app
