@@ -64,6 +64,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX tokens_user ON tokens(user_id);
     """,
+    # 3: motion episodes (gateway/store/episodes.py)
+    """
+    CREATE TABLE episodes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        media TEXT NOT NULL,
+        episode_type TEXT NOT NULL DEFAULT 'motion',
+        opened_at REAL NOT NULL,
+        closed_at REAL,
+        updated_at REAL NOT NULL,
+        close_reason TEXT,
+        preview TEXT,
+        zones TEXT NOT NULL DEFAULT '[]',
+        peak_area REAL NOT NULL DEFAULT 0,
+        pre_roll REAL NOT NULL DEFAULT 0,
+        post_roll REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX episodes_updated ON episodes(updated_at);
+    CREATE INDEX episodes_opened ON episodes(opened_at);
+    CREATE INDEX episodes_media_updated ON episodes(media, updated_at);
+    """,
 ]
 
 
