@@ -7,6 +7,7 @@ that arrive through the HTTP API, so a bad field reads the same from either door
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -106,11 +107,31 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class IceServer:
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
+@dataclass(frozen=True)
+class WebRtcConfig:
+    """``[webrtc]``: LAN first, so no STUN/TURN unless configured (an unreachable STUN
+    server stalls every session for seconds).  ``advertise`` adds host candidates with
+    these addresses (1:1 NAT / port forwarding); ``gop_cache`` starts viewers from the
+    cached GOP instead of waiting for the camera's next keyframe."""
+
+    ice_servers: tuple[IceServer, ...] = ()
+    advertise: tuple[str, ...] = ()
+    gop_cache: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     streams: tuple[StreamConfig, ...] = ()
     log_level: str = "info"
+    webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
 
 
 # ---------------------------------------------------------------------------------------
@@ -336,6 +357,55 @@ def _parse_listen(raw: Any, errs: _Errors) -> ServerConfig:
     return ServerConfig()
 
 
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+def _parse_webrtc(raw: Any, errs: _Errors) -> WebRtcConfig:
+    if raw is None:
+        return WebRtcConfig()
+    if not isinstance(raw, Mapping):
+        errs.add("webrtc", raw, "must be a table")
+        return WebRtcConfig()
+    _unknown(raw, {"ice_servers", "advertise", "gop_cache"}, "webrtc", errs)
+    servers: list[IceServer] = []
+    raw_servers = raw.get("ice_servers", [])
+    if not isinstance(raw_servers, list):
+        errs.add("webrtc.ice_servers", raw_servers, "must be a list")
+        raw_servers = []
+    for i, item in enumerate(raw_servers):
+        path = f"webrtc.ice_servers[{i}]"
+        if isinstance(item, str):
+            item = {"urls": [item]}
+        if not isinstance(item, Mapping):
+            errs.add(path, item, 'must be a URL or {urls = [...], username, credential}')
+            continue
+        _unknown(item, {"urls", "username", "credential"}, path, errs)
+        urls = item.get("urls")
+        urls = [urls] if isinstance(urls, str) else urls
+        if not isinstance(urls, list) or not urls or not all(
+            isinstance(u, str) and u.startswith(_ICE_SCHEMES) for u in urls
+        ):
+            errs.add(f"{path}.urls", item.get("urls"), "must be stun:/turn: URLs")
+            continue
+        user, cred = item.get("username"), item.get("credential")
+        if not isinstance(user, str | None) or not isinstance(cred, str | None):
+            errs.add(path, "(credentials)", "username and credential must be strings")
+            continue
+        servers.append(IceServer(tuple(urls), user, cred))
+    advertise: list[str] = []
+    raw_adv = raw.get("advertise", [])
+    if not isinstance(raw_adv, list):
+        errs.add("webrtc.advertise", raw_adv, "must be a list of IP addresses")
+        raw_adv = []
+    for i, addr in enumerate(raw_adv):
+        try:
+            advertise.append(str(ipaddress.ip_address(addr)))
+        except ValueError:
+            errs.add(f"webrtc.advertise[{i}]", addr, "must be an IPv4 or IPv6 address")
+    gop_cache = _bool(raw.get("gop_cache"), "webrtc.gop_cache", errs, True)
+    return WebRtcConfig(tuple(servers), tuple(advertise), gop_cache)
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """``CAMGATE_SECTION_KEY=value`` → {section: {key: value}} with TOML-typed values."""
     out: dict[str, dict[str, Any]] = {}
@@ -377,7 +447,8 @@ def load(
             continue
         raw.setdefault(sect, {}).update(values)
 
-    _unknown(raw, {"server", "storage", "streams", "log"}, "", errs)
+    _unknown(raw, {"server", "storage", "streams", "log", "webrtc"}, "", errs)
+    webrtc = _parse_webrtc(raw.get("webrtc"), errs)
     server_raw = raw.get("server", {})
     server = ServerConfig()
     if isinstance(server_raw, Mapping):
@@ -450,7 +521,13 @@ def load(
 
     if errs.items:
         raise ConfigError(errs.items)
-    return Config(server=server, storage=storage, streams=tuple(streams), log_level=log_level)
+    return Config(
+        server=server,
+        storage=storage,
+        streams=tuple(streams),
+        log_level=log_level,
+        webrtc=webrtc,
+    )
 
 
 def load_file(
