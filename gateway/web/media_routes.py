@@ -1,0 +1,13 @@
+"""The per-stream media routes (HLS, DVR, pictures) and the export job API in one call."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.web import dvr, hls, pictures
+
+
+def add_routes(app: web.Application) -> None:
+    hls.add_routes(app)
+    dvr.add_routes(app)
+    pictures.add_routes(app)
