@@ -21,7 +21,10 @@ from aiohttp import web
 from gateway import systemd
 from gateway.cameras import CameraDeps, Cameras
 from gateway.config import Config
+from gateway.events.bus import EventBus
+from gateway.sinks.motion import MotionService
 from gateway.store.db import Database
+from gateway.store.episodes import Episodes
 from gateway.store.reconcile import reconcile
 from gateway.store.recordings import Recordings
 from gateway.store.retention import Retention
@@ -65,12 +68,16 @@ class Gateway:
                 async def free_space() -> None:
                     await retention_holder[0].emergency()
 
+                bus = EventBus()
+                motion = MotionService(Episodes(db), bus, self.data_dir / "episodes")
+                await motion.load()
                 cam_deps = CameraDeps(
                     recordings,
                     segments_dir,
                     self.config.storage.segment_duration,
                     on_segment=lambda seg: retention_holder[0].notify(seg),
                     free_space=free_space,
+                    camera_tasks=[("motion", motion.run_camera)],
                 )
                 cameras = Cameras(db, cam_deps, tg)
                 retention = Retention(
@@ -87,6 +94,8 @@ class Gateway:
                     cameras=cameras,
                     retention=retention,
                     started_at=started,
+                    motion=motion,
+                    bus=bus,
                 )
                 runner = web.AppRunner(make_app(self.deps), handle_signals=False)
                 await runner.setup()

@@ -314,6 +314,11 @@ def _parse_stream(
     if not isinstance(vision, Mapping):
         errs.add(f"{path}.vision", vision, "must be a table")
         vision = {}
+    else:
+        from gateway.motion.zones import validate_vision  # zones, motion settings
+
+        for fpath, fvalue, allowed in validate_vision(vision, f"{path}.vision"):
+            errs.add(fpath, fvalue, allowed)
     onvif = raw.get("onvif") or {}
     if not isinstance(onvif, Mapping):
         errs.add(f"{path}.onvif", onvif, "must be a table")

@@ -16,6 +16,8 @@ from gateway.web.errors import error_middleware
 if TYPE_CHECKING:
     from gateway.cameras import Cameras
     from gateway.config import Config
+    from gateway.events.bus import EventBus
+    from gateway.sinks.motion import MotionService
     from gateway.store.db import Database
     from gateway.store.recordings import Recordings
     from gateway.store.retention import Retention
@@ -29,6 +31,9 @@ class WebDeps:
     cameras: Cameras
     retention: Retention
     started_at: float
+    # motion detection: episodes store + per-camera counters (stats.motion_detector)
+    motion: MotionService | None = None
+    bus: EventBus | None = None
 
 
 DEPS = web.AppKey("deps", WebDeps)
@@ -63,4 +68,7 @@ def make_app(deps: WebDeps) -> web.Application:
     from gateway.web import media_routes  # its modules import DEPS from here
 
     media_routes.add_routes(app)
+    from gateway.web import episodes
+
+    episodes.add_routes(app)
     return app
