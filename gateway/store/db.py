@@ -84,6 +84,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX episodes_opened ON episodes(opened_at);
     CREATE INDEX episodes_media_updated ON episodes(media, updated_at);
     """,
+    # 4: DVR export jobs (gateway/store/exports.py)
+    """
+    CREATE TABLE exports (
+        id TEXT PRIMARY KEY,
+        stream TEXT NOT NULL,
+        from_ms INTEGER NOT NULL,
+        to_ms INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        duration REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        ttl REAL NOT NULL
+    );
+    CREATE INDEX exports_expires ON exports(expires_at);
+    """,
 ]
 
 
