@@ -48,7 +48,8 @@ class Subscription:
         self.name = name
         self.maxsize = maxsize
         self.video_only = video_only
-        self.drops = 0
+        self.drops = 0  # packets lost because this consumer fell behind
+        self.skipped = 0  # packets before the first keyframe (at start, after a gap)
         self.overflows = 0
         self.closed = False
         self._queue: deque[Item] = deque()
@@ -56,6 +57,7 @@ class Subscription:
         # A new subscriber (or one that overflowed) waits for a keyframe before it
         # takes anything: decoders and muxers need one to start.
         self._need_keyframe = True
+        self._behind = False  # skipping to a keyframe after an overflow
 
     # -- publisher side (runs on the loop, never awaits) --------------------------------
     def _offer(self, item: Item) -> None:
@@ -65,21 +67,28 @@ class Subscription:
                 return
             if self._need_keyframe:
                 if not (is_video and item.keyframe) and item.info.video is not None:
-                    self.drops += 1
+                    if self._behind:
+                        self.drops += 1
+                    else:
+                        self.skipped += 1
                     return
                 self._need_keyframe = False
+                self._behind = False
             if len(self._queue) >= self.maxsize:
                 self.drops += len(self._queue) + 1
                 self.overflows += 1
                 self._queue.clear()
                 self._need_keyframe = True
+                self._behind = True
                 if is_video and item.keyframe:
                     self._need_keyframe = False
+                    self._behind = False
                 else:
                     self._wake()
                     return
         else:
             self._need_keyframe = True
+            self._behind = False
         self._queue.append(item)
         self._wake()
 
