@@ -72,7 +72,7 @@ class RtspServer:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        self.proc = None
+        self._close()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -82,6 +82,11 @@ class RtspServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
         self.proc = None
 
 
