@@ -65,6 +65,9 @@ def make_app(deps: WebDeps) -> web.Application:
     app.on_startup.append(_start_auth)
     app.router.add_get("/healthz", healthz)
     api_auth.add_routes(app)
+    from gateway.web import platform  # streams API, system, metrics, status page, openapi
+
+    platform.add_routes(app)
     from gateway.web import media_routes  # its modules import DEPS from here
 
     media_routes.add_routes(app)
