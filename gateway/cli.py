@@ -68,6 +68,28 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from gateway.exporter import ExportError, export
+    from gateway.timespec import BadTime, parse_time
+
+    cfg = _load_config(args)
+    try:
+        start, end = parse_time(args.start), parse_time(args.end)
+    except BadTime as exc:
+        print(f"export: bad time {exc}: use RFC 3339 or unix seconds", file=sys.stderr)
+        return 2
+    if end <= start:
+        print("export: TO must be after FROM", file=sys.stderr)
+        return 2
+    try:
+        duration = export(cfg.storage.path, args.stream, start, end, args.output)
+    except ExportError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: {duration:.1f} s")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -99,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the new password from stdin"
     )
     passwd.set_defaults(func=cmd_passwd)
+
+    exp = sub.add_parser("export", help="DVR range to an MP4 file (reads the data dir)")
+    with_config(exp)
+    exp.add_argument("stream")
+    exp.add_argument("start", metavar="FROM", help="RFC 3339 time or unix seconds")
+    exp.add_argument("end", metavar="TO", help="RFC 3339 time or unix seconds")
+    exp.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
+    exp.set_defaults(func=cmd_export)
 
     demo = sub.add_parser("demo", help="run with a simulated camera in a temporary data dir")
     demo.add_argument("--port", type=int, default=8080)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,13 +80,18 @@ def extinf(playlist: str) -> list[tuple[float, str]]:
     return [(float(m[1]), m[2]) for m in re.finditer(r"#EXTINF:([\d.]+),\n(\S+)", playlist)]
 
 
-async def probe_bytes(data: bytes, *entries: str) -> dict[str, object]:
-    """ffprobe (JSON) of an in-memory file."""
+async def probe_bytes(data: bytes, *entries: str, seekable: bool = False) -> dict[str, object]:
+    """ffprobe (JSON) of an in-memory file (as a seekable temporary file if asked)."""
     def run() -> dict[str, object]:
-        r = subprocess.run(
-            ["ffprobe", "-v", "error", "-of", "json", *entries, "-i", "pipe:0"],
-            input=data, capture_output=True, timeout=60,
-        )
+        with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+            if seekable:
+                f.write(data)
+                f.flush()
+            r = subprocess.run(
+                ["ffprobe", "-v", "error", "-of", "json", *entries,
+                 "-i", f.name if seekable else "pipe:0"],
+                input=None if seekable else data, capture_output=True, timeout=60,
+            )
         assert r.returncode == 0, r.stderr.decode()
         return dict(json.loads(r.stdout))
 

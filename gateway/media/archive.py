@@ -52,7 +52,7 @@ class ArchiveResult:
 class _Buffered:
     """File-like object for PyAV: collects writes into chunks for ``write``."""
 
-    def __init__(self, write: Callable[[bytes], None], cancel: threading.Event) -> None:
+    def __init__(self, write: Callable[[bytes], object], cancel: threading.Event) -> None:
         self._write = write
         self._cancel = cancel
         self._buf = bytearray()
@@ -77,7 +77,7 @@ def write_archive(
     pieces: Sequence[Piece],
     from_ms: int,
     to_ms: int,
-    write: Callable[[bytes], None],
+    write: Callable[[bytes], object],
     *,
     progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,

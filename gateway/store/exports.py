@@ -73,7 +73,7 @@ class Exports:
         )
         return _job(list(rows)[0]) if rows else None
 
-    async def list(self, limit: int = 1000) -> list[ExportJob]:
+    async def all(self, limit: int = 1000) -> list[ExportJob]:
         rows = await self.db.conn.execute_fetchall(
             f"SELECT {_COLS} FROM exports ORDER BY created_at DESC LIMIT ?", (limit,)
         )
@@ -84,7 +84,9 @@ class Exports:
 
     async def expired(self, now: float) -> list[ExportJob]:
         rows = await self.db.conn.execute_fetchall(
-            f"SELECT {_COLS} FROM exports WHERE expires_at < ?", (now,)
+            f"SELECT {_COLS} FROM exports WHERE expires_at < ?"
+            " AND status IN ('completed', 'failed')",
+            (now,),
         )
         return [_job(r) for r in rows]
 

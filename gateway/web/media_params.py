@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from datetime import datetime
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway.config import RESERVED_NAMES, STREAM_NAME_RE, StreamConfig
+from gateway.timespec import BadTime, parse_time
 from gateway.web.app import DEPS
 
 NAME = r"{name:(?!(?:api|static|metrics|healthz)/)[a-z0-9][a-z0-9_-]{0,63}}"
-_UNIX_RE = re.compile(r"^\d+(?:\.\d+)?$")
-
-
-class BadTime(ValueError):
-    """A time parameter is neither RFC 3339 nor unix seconds."""
 
 
 def unprocessable(field: str, value: str, allowed: str) -> web.HTTPException:
@@ -42,24 +36,6 @@ def unavailable(message: str) -> web.HTTPException:
 
 def _json(body: object) -> str:
     return json.dumps(body)
-
-
-def parse_time(text: str) -> float:
-    """Unix seconds from RFC 3339 (with an offset) or unix seconds."""
-    text = text.strip()
-    if _UNIX_RE.match(text):
-        value = float(text)
-    else:
-        try:
-            dt = datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError as exc:
-            raise BadTime(text) from exc
-        if dt.tzinfo is None:
-            raise BadTime(text)
-        value = dt.timestamp()
-    if not math.isfinite(value) or value < 0 or value > 2**40:
-        raise BadTime(text)
-    return value
 
 
 def time_param(field: str, text: str) -> float:

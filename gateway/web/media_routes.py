@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.web import dvr, hls, pictures
+from gateway.web import dvr, exports, hls, pictures
 
 
 def add_routes(app: web.Application) -> None:
     hls.add_routes(app)
     dvr.add_routes(app)
     pictures.add_routes(app)
+    exports.add_routes(app)
