@@ -15,7 +15,7 @@ than ``global_frames`` frames it is reported as motion after all (an object fill
 view), so real motion is never suppressed for longer than that.
 
 ``sensitivity`` (1..100, default 50) is the one knob users need: higher finds smaller and
-fainter objects; 50 finds an object covering 0.1% of the view that differs from the
+fainter objects; 50 finds an object covering 0.05% of the view that differs from the
 background by about 10 grey levels.
 """
 
@@ -50,8 +50,8 @@ class DetectorSettings:
 
     @property
     def min_area(self) -> float:
-        """Smallest moving area, as a share of the picture (1% at 0 .. 0.01% at 100)."""
-        return float(10.0 ** (-2.0 - 2.0 * self.sensitivity / 100.0))
+        """Smallest moving area, as a share of the picture (0.5% at 0 .. 0.005% at 100)."""
+        return float(10.0 ** (-2.3 - 2.0 * self.sensitivity / 100.0))
 
 
 @dataclass
