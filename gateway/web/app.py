@@ -74,4 +74,7 @@ def make_app(deps: WebDeps) -> web.Application:
     from gateway.web import episodes
 
     episodes.add_routes(app)
+    from gateway.web import whep  # WebRTC playback (WHEP)
+
+    whep.add_routes(app)
     return app

@@ -1,0 +1,169 @@
+"""A WHEP viewer built on aiortc, run as a process (inside the viewer's network namespace).
+
+    python -m tests.peers.whep_client URL [--token T] [--viewers N] [--duration S]
+        [--no-decode] [--delete] [--hold]
+
+Each viewer POSTs an offer, plays the answer and counts decoded H.264 frames (or, with
+``--no-decode``, complete encoded frames: a cheap sink for CPU benchmarks).  On exit
+(duration over, or SIGTERM) it prints one JSON line per viewer:
+``{"viewer", "status", "location", "ttff", "frames", "first_key", "times", "keys",
+"error"}`` where ``ttff`` is seconds from the POST to the first frame, ``times`` the
+wall-clock time of every frame and ``keys`` the indexes of keyframes among them.
+A line ``READY`` is printed once every viewer has its first frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import queue
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import aiortc.rtcrtpreceiver as receiver_mod
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+
+def _is_key(data: bytes) -> bool:
+    i = data.find(b"\x00\x00\x01")
+    while 0 <= i < len(data) - 3:
+        if data[i + 3] & 0x1F == 5:
+            return True
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return False
+
+
+def counting_worker(loop: asyncio.AbstractEventLoop, input_q: queue.Queue[Any],
+                    output_q: asyncio.Queue[Any], decode_error: threading.Event) -> None:
+    """Replaces aiortc's decoder thread: hands on encoded frames undecoded."""
+    while True:
+        task = input_q.get()
+        if task is None:
+            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
+            return
+        _codec, frame = task
+        asyncio.run_coroutine_threadsafe(output_q.put(frame), loop)
+
+
+def _post(url: str, body: str, token: str | None) -> tuple[int, str, str]:
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=body.encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.headers.get("Location", ""), r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, "", exc.read().decode()
+
+
+def _delete(url: str, token: str | None) -> int:
+    req = urllib.request.Request(url, method="DELETE",
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+class Viewer:
+    def __init__(self, n: int, url: str, token: str | None, decode: bool) -> None:
+        self.n, self.url, self.token, self.decode = n, url, token, decode
+        self.result: dict[str, Any] = {"viewer": n, "frames": 0, "times": [], "keys": [],
+                                       "ttff": None, "first_key": None, "error": None}
+        self.first = asyncio.Event()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+    async def run(self) -> None:
+        pc = self.pc
+        pc.addTransceiver("video", direction="recvonly")
+        pc.addTransceiver("audio", direction="recvonly")
+        got_track: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if track.kind == "video" and not got_track.done():
+                got_track.set_result(track)
+
+        await pc.setLocalDescription(await pc.createOffer())
+        t0 = time.monotonic()
+        status, location, body = await asyncio.to_thread(
+            _post, self.url, pc.localDescription.sdp, self.token)
+        self.result.update(status=status, location=location)
+        if status != 201:
+            self.result["error"] = body
+            self.first.set()
+            return
+        await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+        track = await got_track
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.time()
+            if self.decode:
+                key = bool(frame.key_frame)
+            else:
+                key = _is_key(frame.data)
+            r = self.result
+            if r["ttff"] is None:
+                r["ttff"] = time.monotonic() - t0
+                r["first_key"] = key
+                self.first.set()
+            if key:
+                r["keys"].append(r["frames"])
+            r["frames"] += 1
+            r["times"].append(round(now, 4))
+
+
+async def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("url")
+    ap.add_argument("--token")
+    ap.add_argument("--viewers", type=int, default=1)
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--no-decode", action="store_true")
+    ap.add_argument("--delete", action="store_true", help="DELETE the session at the end")
+    args = ap.parse_args()
+    if args.no_decode:
+        receiver_mod.decoder_worker = counting_worker  # type: ignore[assignment]
+    viewers = [Viewer(i, args.url, args.token, not args.no_decode) for i in range(args.viewers)]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    tasks = [asyncio.create_task(v.run()) for v in viewers]
+
+    async def ready() -> None:
+        await asyncio.gather(*(v.first.wait() for v in viewers))
+        print("READY", flush=True)
+
+    ready_task = asyncio.create_task(ready())
+    try:
+        await asyncio.wait_for(stop.wait(), args.duration)
+    except TimeoutError:
+        pass
+    ready_task.cancel()
+    for v in viewers:
+        if args.delete and v.result.get("location"):
+            base = args.url.split("/", 3)
+            v.result["delete_status"] = await asyncio.to_thread(
+                _delete, f"{base[0]}//{base[2]}{v.result['location']}", args.token)
+    for t in tasks:
+        t.cancel()
+    for v in viewers:
+        await v.pc.close()
+        print(json.dumps(v.result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
