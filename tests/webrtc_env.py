@@ -66,14 +66,14 @@ class WebRtcEnv:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
-    async def wait_ready(self, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
+    async def wait_ready(self, proc: subprocess.Popen[str], within: float = 20.0) -> None:
         assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), within)
         assert line.strip() == "READY", (line, proc.stderr.read() if proc.stderr else "")
 
-    async def results(self, proc: subprocess.Popen[str], timeout: float = 60.0
+    async def results(self, proc: subprocess.Popen[str], within: float = 60.0
                       ) -> list[dict[str, Any]]:
-        out, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), timeout)
+        out, err = await asyncio.wait_for(asyncio.to_thread(proc.communicate), within)
         rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
         assert rows, err[-3000:]
         return rows
@@ -105,9 +105,9 @@ async def webrtc_env(data: Path, pair: NetnsPair, streams: dict[str, tuple[str, 
         yield env
 
 
-async def wait_video(cam: Camera, timeout: float = 20.0) -> None:
+async def wait_video(cam: Camera, within: float = 20.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while cam.hub.stats.keyframes < 1:
         assert loop.time() < deadline, f"{cam.name}: no video from the camera"
         await asyncio.sleep(0.05)

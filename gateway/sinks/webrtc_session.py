@@ -18,7 +18,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+)
 
 from gateway.media.hub import Hub
 from gateway.sinks import webrtc_sdp as wsdp
@@ -34,6 +40,7 @@ CONNECT_TIMEOUT = 15.0  # s from the answer to a connected ICE+DTLS transport
 RTCP_TIMEOUT = 10.0  # s without any RTCP from the viewer once connected
 INFO_WAIT = 3.0  # s to wait for a camera that has not delivered its first packet yet
 MAX_SESSIONS = 64
+NACK_LOST_RESTART = 64  # a NACK this long cannot be repaired (aiortc keeps 128 packets)
 
 
 class SessionError(Exception):
@@ -76,6 +83,12 @@ class Session:
         self.last_rtcp = time.monotonic()
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             self.feed.request_keyframe()
+        elif (
+            isinstance(packet, RtcpRtpfbPacket)
+            and packet.fmt == RTCP_RTPFB_NACK
+            and len(packet.lost) >= NACK_LOST_RESTART
+        ):
+            self.feed.request_keyframe()  # a burst loss (stalled viewer): restart at a keyframe
 
     async def run(self) -> None:
         """The session's whole life; returns once it has ended and is cleaned up."""
