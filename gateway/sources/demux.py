@@ -89,6 +89,10 @@ class DemuxReader:
                 "timeout": str(int(self.timeouts[1] * 1e6)),
                 "fflags": "nobuffer",
                 "max_delay": "500000",
+                # Cameras describe their tracks in the SDP; probing for seconds only
+                # delays the first keyframe (parameter sets are also read in-band).
+                "analyzeduration": "200000",
+                "probesize": "65536",
             }
         container = _open(self.path, options, self.timeouts)
         try:

@@ -1,7 +1,7 @@
 """Keeps one input connected: a reader thread feeding the hub, reconnects with backoff.
 
 While backing off from a camera whose port refuses connections, the runner knocks on the
-port about once a second (a TCP connect, nothing more) and retries as soon as it opens:
+port four times a second (a TCP connect, nothing more) and retries as soon as it opens:
 a camera that returns records again within seconds, while one that keeps failing after
 connecting (bad password, bad path) backs off exponentially to the 30 s cap.
 """
@@ -69,7 +69,7 @@ class SourceRunner:
         *,
         reader_factory: Callable[[InputConfig, int], Reader] = make_reader,
         backoff: Backoff | None = None,
-        knock_interval: float = 1.0,
+        knock_interval: float = 0.25,
     ) -> None:
         self.name = name
         self.input = inp
