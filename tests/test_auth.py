@@ -251,3 +251,57 @@ async def test_camgate_passwd_sets_admin_password(tmp_path: Path) -> None:
         assert r.status == 200
         assert (await r.json())["password_change_required"] is False
         assert not (tmp_path / "initial-admin-password").exists()  # not re-created
+
+
+async def test_cross_site_cookie_writes_refused(gw: Gateway) -> None:
+    await _token(gw)
+    base = _base(gw)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        r = await s.post(f"{base}/api/v1/login",
+                         json={"login": "admin", "password": TEST_PASSWORD})
+        assert r.status == 200
+        r = await s.post(f"{base}/api/v1/tokens", json={"name": "x"},
+                         headers={"Origin": "http://evil.example"})
+        assert r.status == 403
+        r = await s.post(f"{base}/api/v1/tokens", json={"name": "x"},
+                         headers={"Origin": base})
+        assert r.status == 201
+
+
+async def test_media_token_opens_live_hls(gw: Gateway) -> None:
+    base = _base(gw)
+    hdr = {"Authorization": f"Bearer {await _token(gw)}"}
+    async with aiohttp.ClientSession() as s:
+        r = await s.get(f"{base}/api/v1/media-token?stream=cam1&ttl=120", headers=hdr)
+        tok = (await r.json())["token"]
+        r = await s.get(f"{base}/cam1/index.m3u8?token={tok}")
+        assert r.status == 200, await r.text()
+        playlist = await r.text()
+        uris = [ln.split('URI="')[1].split('"')[0] if 'URI="' in ln else ln
+                for ln in playlist.splitlines()
+                if ln and (not ln.startswith("#") or 'URI="' in ln)]
+        assert uris and all(f"token={tok}" in u for u in uris), playlist
+        r = await s.get(f"{base}/cam1/{uris[-1]}")  # a media segment, by the token alone
+        assert r.status == 200 and len(await r.read()) > 0
+
+
+async def test_demo_prints_the_initial_login(tmp_path: Path) -> None:
+    from tests.peers.procs import free_port
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "demo", "--port", str(free_port()),
+        "--data", str(tmp_path), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = b""
+        async with asyncio.timeout(60):
+            while b"login:" not in line:
+                line = await proc.stdout.readline()
+                assert line, "demo exited"
+        printed = line.decode().split("admin /", 1)[1].strip()
+        assert printed == (tmp_path / "initial-admin-password").read_text().strip()
+    finally:
+        proc.terminate()
+        await proc.wait()

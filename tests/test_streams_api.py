@@ -256,3 +256,23 @@ async def test_metrics_and_system(env: tuple[Gateway, Api]) -> None:
     assert {"version", "uptime", "load", "memory", "disk", "temperature", "cpu"} <= set(sysinfo)
     assert sysinfo["memory"]["total"] > 0 and sysinfo["disk"]["total"] > 0
     assert sysinfo["uptime"] >= 0 and len(sysinfo["load"]) == 3
+
+
+async def test_openapi_lists_every_route(env: tuple[Gateway, Api]) -> None:
+    gw, api = env
+    status, doc = await api.call("GET", "/api/openapi.json")
+    assert status == 200
+    assert doc["openapi"].startswith("3.")
+    paths = doc["paths"]
+    for p in ("/api/v1/login", "/api/v1/streams", "/api/v1/streams/{name}", "/api/v1/tokens",
+              "/api/v1/system", "/metrics", "/healthz"):
+        assert p in paths, p
+    assert {"get", "put", "delete"} <= set(paths["/api/v1/streams/{name}"])
+    assert paths["/api/v1/login"]["post"]["security"] == []
+    # routes of other capabilities are listed from the router
+    assert gw.deps is not None
+    from gateway.web.app import make_app
+
+    for resource in make_app(gw.deps).router.resources():
+        if not resource.canonical.startswith("/static"):
+            assert resource.canonical in paths, resource.canonical
