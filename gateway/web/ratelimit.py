@@ -22,7 +22,7 @@ class LoginLimiter:
         self,
         free: int = 5,
         base: float = 1.0,
-        cap: float = 300.0,
+        cap: float = 60.0,
         forget: float = 900.0,
         max_keys: int = 10_000,
     ) -> None:
