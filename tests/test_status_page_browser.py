@@ -146,7 +146,9 @@ def test_login_live_and_dvr_playback(daemon: Daemon) -> None:
             assert d2["time"] > d1["time"], (d1, d2)
             assert d2["frames"] > 0
             page.screenshot(path=str(ARTIFACTS / "status-page-dvr.png"), full_page=True)
-            # nothing failed but the first, unauthenticated page load
+            # nothing failed but the first, unauthenticated page load (WebRTC attempts aside:
+            # a WebRTC player may be tried first and fall back to HLS)
+            failed = [f for f in failed if "/whep" not in f]
             assert failed == [f"401 {daemon.base}/"], (failed, console)
         finally:
             browser.close()

@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from gateway.config import STREAM_NAME_RE
+from gateway.config import RESERVED_NAMES, STREAM_NAME_RE
 from gateway.store.users import API, SESSION
 from gateway.web.auth import (
     AUTH,
@@ -182,7 +182,7 @@ async def get_media_token(request: web.Request) -> web.Response:
     """``?stream=NAME&ttl=SECONDS`` → a ``token=`` value for that stream's media URLs."""
     stream = request.query.get("stream", "")
     errors: dict[str, list[str]] = {}
-    if not STREAM_NAME_RE.match(stream):
+    if not STREAM_NAME_RE.match(stream) or stream in RESERVED_NAMES:
         errors["stream"] = ["must be a stream name"]
     ttl_s = request.query.get("ttl", str(MEDIA_TTL_DEFAULT))
     try:
