@@ -276,3 +276,20 @@ async def test_openapi_lists_every_route(env: tuple[Gateway, Api]) -> None:
     for resource in make_app(gw.deps).router.resources():
         if not resource.canonical.startswith("/static"):
             assert resource.canonical in paths, resource.canonical
+
+
+async def test_delete_keeps_recordings_unless_purged(env: tuple[Gateway, Api]) -> None:
+    gw, api = env
+    assert gw.deps is not None
+    status, _ = await api.call("PUT", "/api/v1/streams/back", {"inputs": [{"url": SYN}]})
+    assert status == 200
+    await _until(api, "/api/v1/streams/back",
+                 lambda b: b["stats"]["dvr_info"]["bytes"] > 0)
+    status, _ = await api.call("DELETE", "/api/v1/streams/back")
+    assert status == 204
+    assert await gw.deps.recordings.latest("back")  # kept
+    status, _ = await api.call("DELETE", "/api/v1/streams/back?purge=1")
+    assert status == 204
+    assert await gw.deps.recordings.latest("back") == []
+    status, _ = await api.call("DELETE", "/api/v1/streams/back?purge=1")
+    assert status == 404

@@ -2,7 +2,9 @@
 
 ``PUT`` creates a stream or partially updates it (top-level fields replace, ``dvr`` and
 ``onvif`` merge one level, ``null`` resets a field) and applies it at once: a changed input
-restarts only that camera.  ``DELETE`` stops it; ``?purge=1`` also deletes its recordings.
+restarts only that camera.  ``DELETE`` stops it; ``?purge=1`` also deletes its recordings
+(also those of a stream deleted earlier without purge).  Streams from the config file can
+be updated here (the file wins again at the next start) but not deleted (409).
 
 Input URL passwords are never returned: ``rtsp://user:***@host/...``.  A client may PUT
 such a redacted URL back unchanged (e.g. after editing another field of a GET result);
@@ -156,12 +158,19 @@ async def put_stream(request: web.Request) -> web.Response:
 
 async def delete_stream(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
+    name = request.match_info["name"]
+    purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
+    usage = deps.recordings.usage.get(name)
+    if purge and name not in deps.cameras.configs and usage and usage.count:
+        # recordings left behind by a stream deleted earlier without purge
+        await purge_stream(deps.recordings, deps.cameras.deps.segments_dir, name)
+        request.app[DVR_INFO].forget(name)
+        return web.Response(status=204)
     cfg = _config_of(request)
     if any(s.name == cfg.name for s in deps.config.streams):
         raise ApiError(
             409, f"stream {cfg.name!r} is defined in the config file; remove it there"
         )
-    purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
     await deps.cameras.remove(cfg.name)
     if purge:
         await purge_stream(deps.recordings, deps.cameras.deps.segments_dir, cfg.name)
