@@ -146,6 +146,15 @@ def test_login_live_and_dvr_playback(daemon: Daemon) -> None:
             assert d2["time"] > d1["time"], (d1, d2)
             assert d2["frames"] > 0
             page.screenshot(path=str(ARTIFACTS / "status-page-dvr.png"), full_page=True)
+
+            # a camera added through the API shows up by itself (the page reloads)
+            r = page.request.put(daemon.base + "/api/v1/streams/porch", data={
+                "title": "Porch", "disabled": True,
+                "inputs": [{"url": "rtsp://u:secret@127.0.0.1:9/x"}]})
+            assert r.status == 200
+            page.wait_for_selector("#tile-porch [data-field=mode]:has-text('disabled')",
+                                   timeout=20_000)
+            assert "secret" not in page.content()
             # nothing failed but the first, unauthenticated page load (WebRTC attempts aside:
             # a WebRTC player may be tried first and fall back to HLS)
             failed = [f for f in failed if "/whep" not in f]

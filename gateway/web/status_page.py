@@ -20,10 +20,11 @@ from gateway.web.pages import render
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _tile(name: str, title: str) -> str:
+def _tile(name: str, title: str, disabled: bool = False) -> str:
     n, t = html.escape(name), html.escape(title or name)
+    off = " data-disabled" if disabled else ""
     return (
-        f'<section class="tile" data-stream="{n}" id="tile-{n}">'
+        f'<section class="tile" data-stream="{n}" id="tile-{n}"{off}>'
         f'<header><h2>{t}</h2><span class="name">{n}</span>'
         f'<span class="state" data-field="status">…</span></header>'
         f'<div class="video-box"><video muted playsinline autoplay></video>'
@@ -41,13 +42,18 @@ def _tile(name: str, title: str) -> str:
 async def index(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     cfgs = sorted(deps.cameras.configs.values(), key=lambda c: c.name)
-    tiles = "\n".join(_tile(c.name, c.title) for c in cfgs) or (
+    tiles = "\n".join(_tile(c.name, c.title, c.disabled) for c in cfgs) or (
         '<p class="empty">No cameras yet: add one with <code>PUT /api/v1/streams/NAME</code>.</p>'
     )
     boot = {
         "version": gateway.__version__,
         "streams": [
-            {"name": c.name, "title": c.title, "inputs": [redact_url(i.url) for i in c.inputs]}
+            {
+                "name": c.name,
+                "title": c.title,
+                "disabled": c.disabled,
+                "inputs": [redact_url(i.url) for i in c.inputs],
+            }
             for c in cfgs
         ],
     }

@@ -69,11 +69,19 @@
   }
 
   // ---- live figures -------------------------------------------------------------------
+  // the set of streams the page was rendered with; a change reloads the page
+  const boot = JSON.parse(document.getElementById("boot").textContent || "{}");
+  const signature = (streams) => streams.map((s) => s.name + (s.disabled ? "!" : "")).sort().join(",");
+  camgate.boot = boot;
+  let known = boot.streams ? signature(boot.streams) : null;
   async function pollStreams() {
     try {
       const r = await camgate.api("/api/v1/streams?limit=1000&select=name,title,disabled,stats");
       if (!r.ok) return;
       const body = await r.json();
+      const names = signature(body.streams);
+      if (known !== null && names !== known) { location.reload(); return; } // cameras changed
+      known = names;
       for (const s of body.streams) {
         const tile = camgate.tiles[s.name];
         if (!tile) continue;
@@ -186,7 +194,8 @@
       const tile = makeTile(el);
       camgate.tiles[tile.name] = tile;
       for (const fn of camgate.hooks.tile) fn(tile);
-      camgate.play(tile, {kind: "live"});
+      if ("disabled" in el.dataset) tile.mode("disabled");
+      else camgate.play(tile, {kind: "live"});
     }
     for (const b of document.querySelectorAll("[data-span]")) {
       b.addEventListener("click", () => {
