@@ -79,6 +79,34 @@ class Session:
             self.reason = reason
             self.done.set()
 
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /{name}/whep/{session}`` shows: state, counters, how it started."""
+        st = self.feed.stats
+        delays = sorted(st.delays)
+
+        def pct(q: float) -> float | None:
+            return round(delays[min(len(delays) - 1, int(q * len(delays)))] * 1000, 2) \
+                if delays else None
+
+        return {
+            "id": self.id,
+            "stream": self.stream,
+            "state": self.pc.connectionState,
+            "age": round(time.monotonic() - self.created, 3),
+            "frames": st.frames,
+            "bytes": st.bytes,
+            "keyframes": st.keyframes,
+            "audio_packets": st.audio,
+            "plis": st.plis,
+            "drops": self.feed.subscription.drops,
+            "starts": [
+                {"reason": x.reason, "keyframe": x.keyframe, "cached": x.cached,
+                 "at": round(x.at - self.created, 3) if x.at else None}
+                for x in st.starts
+            ],
+            "delay_ms": {"p50": pct(0.5), "p99": pct(0.99), "count": len(delays)},
+        }
+
     def _on_rtcp(self, packet: Any) -> None:
         self.last_rtcp = time.monotonic()
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
@@ -93,9 +121,14 @@ class Session:
     async def run(self) -> None:
         """The session's whole life; returns once it has ended and is cleaned up."""
         try:
+            waits = [asyncio.ensure_future(e.wait()) for e in (self.connected, self.done)]
             try:
-                await asyncio.wait_for(self.connected.wait(), CONNECT_TIMEOUT)
-            except TimeoutError:
+                await asyncio.wait(waits, timeout=CONNECT_TIMEOUT,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            if not self.connected.is_set():
                 self.end("ice timeout")
             self.last_rtcp = time.monotonic()
             while not self.done.is_set():
@@ -155,10 +188,13 @@ class Sessions:
         info = hub.info
         assert info is not None and info.video is not None
         gop = hub.gop
-        video_fmt = wsdp.choose_video(
-            wsdp.offered_formats(offer, "video"),
-            wsdp.sps_profile_level_id(info.video, gop[0].data if gop else None),
-        )
+        try:
+            video_fmt = wsdp.choose_video(
+                wsdp.offered_formats(offer, "video"),
+                wsdp.sps_profile_level_id(info.video, gop[0].data if gop else None),
+            )
+        except wsdp.OfferError as exc:
+            raise SessionError(422, str(exc), {exc.field: [str(exc)]}) from exc
         audio_track = next((t for t in info.tracks if t.kind == "audio"), None)
         audio_fmt = wsdp.choose_audio(
             wsdp.offered_formats(offer, "audio"), audio_track.codec if audio_track else None

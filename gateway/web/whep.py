@@ -3,6 +3,7 @@
     POST    /{name}/whep            application/sdp offer → 201, answer, Location, ETag
     DELETE  /{name}/whep/{session}  ends the session (200)
     OPTIONS /{name}/whep[/...]      CORS preflight, ``Accept-Post: application/sdp``
+    GET     /{name}/whep/{session}  (camgate's own) the session's counters as JSON
     PATCH   /{name}/whep/{session}  405: no trickle ICE and no ICE restart; the answer
                                     already carries every candidate (non-trickle)
 
@@ -23,7 +24,7 @@ from gateway.web.app import DEPS
 
 SESSIONS = web.AppKey("webrtc_sessions", Sessions)
 SDP = "application/sdp"
-ALLOW_SESSION = "DELETE, OPTIONS"
+ALLOW_SESSION = "GET, DELETE, OPTIONS"
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Post",
@@ -83,6 +84,14 @@ async def delete_session(request: web.Request) -> web.Response:
     return web.Response(status=200, headers=CORS)
 
 
+async def get_session(request: web.Request) -> web.Response:
+    """Not part of WHEP: the session's counters, for operators and benchmarks."""
+    session = request.app[SESSIONS].get(request.match_info["session"])
+    if session is None or session.stream != request.match_info["name"]:
+        return _error(404, "no such WHEP session")
+    return web.json_response(session.describe(), headers=CORS)
+
+
 async def patch_session(request: web.Request) -> web.Response:
     return _error(405, "trickle ICE and ICE restarts are not supported; the answer carries"
                   " every candidate", headers={"Allow": ALLOW_SESSION})
@@ -125,5 +134,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/{name}/whep", post_offer)
     r.add_route("OPTIONS", "/{name}/whep", options)
     r.add_delete("/{name}/whep/{session}", delete_session)
+    r.add_get("/{name}/whep/{session}", get_session)
     r.add_route("PATCH", "/{name}/whep/{session}", patch_session)
     r.add_route("OPTIONS", "/{name}/whep/{session}", options)
