@@ -139,7 +139,8 @@ async def test_a_stalled_viewer_does_not_delay_others_and_restarts_at_a_keyframe
         steady_row = (await env.results(steady))[0]
         stalled_row = (await env.results(stalled))[0]
         times = steady_row["times"]
-        during = [b - a for a, b in zip(times, times[1:], strict=False) if stop_at <= a <= resumed_at]
+        during = [b - a for a, b in zip(times, times[1:], strict=False)
+                  if stop_at <= a <= resumed_at]
         print(f"steady viewer during the stall: {len(during)} frames, max gap "
               f"{max(during) * 1000:.0f} ms; stalled viewer restarts: {info['starts']}")
         assert len(during) >= 4 * 25 * 0.8
