@@ -5,8 +5,8 @@ sensor noise and makes every later step cheap.  Against a background model (a ru
 average that adapts to slow change) the detector keeps, per pixel, a running mean of the
 absolute difference (its own noise level), so the threshold follows the noise: grainy
 night pictures, swaying foliage and rain raise the threshold where they happen and only
-there.  Before differencing, the background is scaled by the global brightness ratio
-(auto-exposure, clouds, lighting ramps), and the difference at each pixel is the smallest
+there.  When the overall brightness moved (auto-exposure, clouds, lighting ramps, a lamp),
+the background is first tone-mapped to the current picture's histogram, and the difference at each pixel is the smallest
 over the background at that pixel and its four neighbours, which absorbs a pixel or so of
 camera shake.  Isolated changed pixels (rain drops, noise) are removed by a 3x3 density
 filter.  A sudden change of most of the picture (lights switched, IR day/night switch)
@@ -36,6 +36,7 @@ class DetectorSettings:
     warmup_frames: int = 10  # frames used to learn background and noise before reporting
     global_share: float = 0.35  # share of changed pixels that means "the whole view changed"
     global_frames: int = 3  # a global change lasting longer is reported as motion
+    global_gain: float = 0.12  # a brightness jump of 12% between frames is a global change
     fps: float = 5.0  # rate the detector is fed at (for the adaptation rates)
 
     @property
@@ -173,8 +174,8 @@ class Detector:
         m_bg = float(bg.mean())
         gain = float(cur.mean()) / m_bg if m_bg > 1.0 else 1.0
         gain = min(max(gain, 0.25), 4.0)
-        scaled = abs(gain - 1.0) > 0.01
-        ref = bg * gain if scaled else bg
+        scaled = abs(gain - 1.0) > 0.02
+        ref = _tone_map(bg, cur) if scaled else bg
         thr = dev * s.k
         np.maximum(thr, s.min_threshold, out=thr)
         diff = _shift_min_absdiff(cur, ref, thr)
@@ -183,7 +184,8 @@ class Detector:
         alpha = 1.0 / max(1.0, s.learn_seconds * s.fps)
         if self.frames % 16 == 0 or self._noise == 0.0:
             self._noise = _median(dev)
-        if share >= s.global_share and not warming:
+        sudden = abs(gain - 1.0) >= s.global_gain
+        if (share >= s.global_share or sudden) and not warming:
             self.global_run += 1
             if self.global_run <= s.global_frames:
                 # The whole view changed at once: re-learn instead of reporting motion.
@@ -202,8 +204,8 @@ class Detector:
         dense &= self._active
         n = int(np.count_nonzero(dense))
         # Background: fast where still, slow where moving (a parked car joins it in time).
-        if scaled:
-            bg *= gain ** min(1.0, 10 * alpha)  # follow the exposure change
+        if scaled:  # follow the exposure change
+            bg += min(1.0, 10 * alpha) * (ref - bg)
         delta = cur - bg
         if n:
             delta[dense] *= 0.1
@@ -227,6 +229,21 @@ class Detector:
             else:
                 box = _bbox(dense)
         return MotionResult(motion, area, zones, box=box, noise=self._noise, mask=dense)
+
+
+_QUANTILES = np.linspace(0.5, 99.5, 24)
+
+
+def _tone_map(bg: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """The background as the current exposure would show it: quantile (histogram) mapping.
+
+    Follows gain, offset, gamma and clipping at once (a brightened picture saturates), and
+    any other monotone change of the tone curve.  Used only when the brightness changed.
+    """
+    qb = np.percentile(bg, _QUANTILES)
+    qc = np.percentile(cur, _QUANTILES)
+    qb = np.maximum.accumulate(qb + np.arange(qb.size) * 1e-3)
+    return np.interp(bg, qb, qc).astype(np.float32)
 
 
 def _median(a: np.ndarray) -> float:
