@@ -117,6 +117,21 @@ def busy_camera(pair: NetnsPair) -> Iterator[RtspServer]:
     srv.stop()
 
 
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no Debian chromium")
+async def test_chromium_plays_the_status_page_tile_over_whep(
+    tmp_path: Path, pair: NetnsPair, camera: RtspServer
+) -> None:
+    async with webrtc_env(tmp_path, pair, {"cam": (camera.url(),)}) as env:
+        res = await env.browser("--mode", "page")
+        print(f"chromium: time to first decoded frame {res['ttff_ms']:.0f} ms,"
+              f" framesDecoded {res['frames']}")
+        assert res["login"] == 200
+        assert res["player"] == "webrtc", res["console"]
+        assert res["frames"][1] > res["frames"][0] + 25  # ~50 in 2 s at 25 fps
+        assert res["join"].get("frames", 0) >= 1 and res["ttff_ms"] < 3000, res
+        await wait_until(lambda: not env.camera().clients, 15, "browser sessions end")
+
+
 async def test_a_stalled_viewer_does_not_delay_others_and_restarts_at_a_keyframe(
     tmp_path: Path, pair: NetnsPair, busy_camera: RtspServer
 ) -> None:

@@ -66,6 +66,16 @@ class WebRtcEnv:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
+    async def browser(self, *args: str, within: float = 120.0) -> dict[str, Any]:
+        """Headless Chromium in the viewer namespace (see tests/peers/whep_browser)."""
+        cmd = [*self.pair.exec_prefix(self.pair.client), sys.executable, "-m",
+               "tests.peers.whep_browser", self.base, *args]
+        proc = await asyncio.to_thread(subprocess.run, cmd, cwd=ROOT, capture_output=True,
+                                       text=True, timeout=within)
+        rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        assert rows, proc.stderr[-3000:]
+        return dict(json.loads(rows[-1]))
+
     async def wait_ready(self, proc: subprocess.Popen[str], within: float = 20.0) -> None:
         assert proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), within)
