@@ -65,7 +65,8 @@ STATE = """(name) => {
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     d = Daemon(tmp_path / "data", CONFIG).start()
     yield d
-    d.terminate(15)
+    # generous: the page's long-polls (episodes, up to 25 s) may still be open at SIGTERM
+    d.terminate(45)
 
 
 def _state(page: Any) -> dict[str, Any]:
