@@ -97,7 +97,9 @@ class Gateway:
                     motion=motion,
                     bus=bus,
                 )
-                runner = web.AppRunner(make_app(self.deps), handle_signals=False)
+                runner = web.AppRunner(
+                    make_app(self.deps), handle_signals=False, shutdown_timeout=1.0
+                )
                 await runner.setup()
                 site = web.TCPSite(
                     runner, self.config.server.host, self.config.server.port, reuse_address=True
