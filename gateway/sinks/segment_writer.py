@@ -134,7 +134,11 @@ class SegmentWriter:
         track = first.info.video
         assert track is not None
         try:
-            container = av.open(str(part), "w", format="mp4", options={"movflags": MOVFLAGS})
+            # flush_packets: each fragment reaches the file as soon as it is complete, so
+            # a crash leaves whole fragments that start-up reconciliation can salvage.
+            container = av.open(
+                str(part), "w", format="mp4", options={"movflags": MOVFLAGS, "flush_packets": "1"}
+            )
             vs = container.add_mux_stream(
                 track.codec, width=track.width, height=track.height, time_base=track.time_base
             )
