@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 PART = ".part"
+TARGET_SLACK = 0.1  # seconds
 
 
 class DiskFull(OSError):
@@ -83,7 +84,9 @@ class SegmentWriter:
             if cur is not None:
                 elapsed = (item.dts - cur.first_dts) * float(item.time_base)
                 new_run = item.info is not cur.info or item.discontinuity
-                if new_run or (item.keyframe and elapsed >= self.target):
+                # A keyframe due exactly at the target (GOP dividing it) may arrive a
+                # hair early on a jittery clock: count it, or segments alternate 2 s/3 s.
+                if new_run or (item.keyframe and elapsed >= self.target - TARGET_SLACK):
                     # At a discontinuity the media's own end counts, but never past where
                     # the next segment starts (a camera clock that ran fast steps back).
                     self._finish_into(done, None if new_run else item.time, limit=item.time)

@@ -36,6 +36,7 @@ from gateway.web.media_params import (
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SESSION_IDLE = 30.0  # an HLS viewer silent this long has left
 WINDOW = 6
+HOLD_MARGIN = 0.5  # seconds of buffer a player keeps beyond one segment
 LIVE_HORIZON_S = 60.0  # segments older than window + this are not "live" any more
 
 
@@ -179,13 +180,16 @@ async def live_playlist(request: web.Request) -> web.Response:
         )
     items = list(window.items)
     target = target_duration(items, seg_s)
+    # Players start this far behind the newest segment's end: one (recent) segment plus
+    # margin, since a blocking reload hears of the next segment the moment it closes.
+    longest = max((e.segment.duration for e in items[-3:]), default=seg_s)
     text = render(
         items,
         vod=False,
         query=child_query(request, sid),
         discontinuity_seq=window.discontinuity_seq,
         target=target,
-        hold_back=round(target * 1.5, 3),
+        hold_back=round(longest + HOLD_MARGIN, 3),
     )
     return web.Response(text=text, content_type=PLAYLIST_TYPE,
                         headers={"Cache-Control": "no-cache"})
