@@ -129,7 +129,25 @@ async def test_chromium_plays_the_status_page_tile_over_whep(
         assert res["player"] == "webrtc", res["console"]
         assert res["frames"][1] > res["frames"][0] + 25  # ~50 in 2 s at 25 fps
         assert res["join"].get("frames", 0) >= 1 and res["ttff_ms"] < 3000, res
-        await wait_until(lambda: not env.camera().clients, 15, "browser sessions end")
+        await wait_until(lambda: "webrtc" not in env.camera().clients.values(), 15,
+                         "browser sessions end")
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="no Debian chromium")
+async def test_the_status_page_falls_back_to_hls_when_webrtc_cannot_connect(
+    tmp_path: Path, pair: NetnsPair, camera: RtspServer
+) -> None:
+    async with webrtc_env(tmp_path, pair, {"cam": (camera.url(),)}) as env:
+        res = await env.browser("--mode", "page", "--block-webrtc")
+        first, second = res["playback"]
+        print(f"fallback: player {res['player']}, HLS time {first['time']:.1f} ->"
+              f" {second['time']:.1f} s")
+        assert res["player"] == "hls", res["console"]
+        assert second["time"] > first["time"] + 1.0 and second["frames"] > first["frames"]
+        assert any("switching" in c or "webrtc failed" in c or "no picture" in c
+                   for c in res["console"]), res["console"]
+        await wait_until(lambda: "webrtc" not in env.camera().clients.values(), 15,
+                         "the failed session ends")
 
 
 async def test_a_stalled_viewer_does_not_delay_others_and_restarts_at_a_keyframe(

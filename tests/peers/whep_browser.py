@@ -51,6 +51,19 @@ STATS = """async (name) => {
   return {player: t.player, frames};
 }"""
 
+BLOCK_WEBRTC = """(() => {
+  const Orig = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (cfg) {
+    return new Orig(Object.assign({}, cfg || {}, {iceTransportPolicy: 'relay'}));
+  };
+  window.RTCPeerConnection.prototype = Orig.prototype;
+})();"""
+
+PLAYBACK = """(name) => {
+  const v = window.camgate.tiles[name].video;
+  return {time: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames};
+}"""
+
 JOINS = """async ([stream, count, gapMax]) => {
   const out = [];
   for (let i = 0; i < count; i++) {
@@ -84,6 +97,9 @@ def main() -> int:
     ap.add_argument("--mode", choices=["page", "joins"], default="page")
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--gap-max", type=float, default=2.0)
+    ap.add_argument("--block-webrtc", action="store_true",
+                    help="relay-only ICE without relays: WebRTC cannot connect (as behind a"
+                    " firewall that drops UDP); the page must fall back to HLS")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -93,6 +109,8 @@ def main() -> int:
             profile, executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             page = browser.new_page()
+            if args.block_webrtc:
+                page.add_init_script(BLOCK_WEBRTC)
             console: list[str] = []
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.goto(args.base + "/healthz")
@@ -102,6 +120,19 @@ def main() -> int:
                 page.wait_for_function(
                     f"() => window.camgate && camgate.tiles && camgate.tiles['{args.stream}']"
                     " && camgate.tiles['" + args.stream + "'].player !== null", timeout=30_000)
+                if args.block_webrtc:
+                    page.wait_for_function(
+                        "(n) => camgate.tiles[n].player === 'hls' &&"
+                        " camgate.tiles[n].video.currentTime > 0.5", arg=args.stream,
+                        timeout=60_000)
+                    first = page.evaluate(PLAYBACK, args.stream)
+                    page.wait_for_timeout(2000)
+                    second = page.evaluate(PLAYBACK, args.stream)
+                    result.update(player=page.evaluate(STATS, args.stream)["player"],
+                                  playback=[first, second])
+                    result["console"] = console[-20:]
+                    print(json.dumps(result), flush=True)
+                    return 0
                 first = page.evaluate(STATS, args.stream)
                 page.wait_for_timeout(2000)
                 second = page.evaluate(STATS, args.stream)
