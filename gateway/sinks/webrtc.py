@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from gateway.media import nal
 from gateway.media.hub import Hub, SourceGap, Subscription
 from gateway.media.packet import Packet
+from gateway.sinks.webrtc_rtp import EncodedVideo, PayloadCache
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class PacketTrack(MediaStreamTrack):
         if w is not None and not w.done():
             w.set_result(None)
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet | EncodedVideo:  # type: ignore[override]
         if self.kind == "video":
             return await self.feed.next_video()
         while not self._queue:
@@ -116,6 +117,8 @@ class ViewerFeed:
         self.audio_clock = audio_clock
         self.queue = queue
         self.audio: PacketTrack | None = None
+        # set when the lean RTP loop is installed: frames go out as shared RTP payloads
+        self.payload_cache: PayloadCache | None = None
         self.stats = FeedStats()
         self.ended = False
         self._t0 = time.monotonic()
@@ -150,7 +153,7 @@ class ViewerFeed:
             self.audio.push_end()
 
     # -- the video sender's pull ------------------------------------------------------
-    async def next_video(self) -> av.Packet:
+    async def next_video(self) -> av.Packet | EncodedVideo:
         while True:
             if self._resync is not None:
                 reason, self._resync = self._resync, None
@@ -183,10 +186,9 @@ class ViewerFeed:
                 self._next_slot = max(now, self._next_slot) + len(item.data) * 8 / CATCHUP_BPS
             return self._handover(item, now, age <= LIVE_SLACK, start)
 
-    def _handover(self, item: Packet, now: float, live: bool, start: Start) -> av.Packet:
-        data = item.data
+    def _handover(self, item: Packet, now: float, live: bool, start: Start
+                  ) -> av.Packet | EncodedVideo:
         if item.keyframe:
-            data = _with_parameter_sets(item, data)
             self.stats.keyframes += 1
         if not start.at:
             start.at = now
@@ -194,14 +196,17 @@ class ViewerFeed:
             start.cached = item.arrival < self._started
         dts = max(self._last_dts + MIN_TS_STEP, round((now - self._t0) * VIDEO_CLOCK))
         self._last_dts = dts
-        out = av.Packet(data)
-        out.pts = dts + round((item.pts - item.dts) * item.time_base * VIDEO_CLOCK)
-        out.time_base = VIDEO_TB
+        pts = dts + round((item.pts - item.dts) * item.time_base * VIDEO_CLOCK)
         self.stats.frames += 1
-        self.stats.bytes += len(data)
+        self.stats.bytes += len(item.data)
         if live:
             # Runs once the sender task yields, i.e. after the frame's RTP packets went out.
             asyncio.get_running_loop().call_soon(self._sent, item.arrival)
+        if self.payload_cache is not None:
+            return EncodedVideo(self.payload_cache.payloads(item, lambda: _sendable(item)), pts)
+        out = av.Packet(_sendable(item))
+        out.pts = pts
+        out.time_base = VIDEO_TB
         return out
 
     def _sent(self, arrival: float) -> None:
@@ -228,8 +233,12 @@ class ViewerFeed:
         track.push(out)
 
 
-def _with_parameter_sets(item: Packet, data: bytes) -> bytes:
-    """Prepend SPS/PPS to a keyframe that lacks them (cameras that only put them in SDP)."""
+def _sendable(item: Packet) -> bytes:
+    """The access unit as sent: keyframes get SPS/PPS in front when the camera left them
+    out of the stream (cameras that only announce them in their SDP)."""
+    data = item.data
+    if not item.keyframe:
+        return data
     head = data[:64]
     for unit in nal.split_annexb(head):
         if nal.nal_type("h264", unit) == 7:

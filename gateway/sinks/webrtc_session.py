@@ -27,6 +27,7 @@ from aiortc.rtp import (
 )
 
 from gateway.media.hub import Hub
+from gateway.sinks import webrtc_rtp
 from gateway.sinks import webrtc_sdp as wsdp
 from gateway.sinks.webrtc import PacketTrack, ViewerFeed
 
@@ -151,6 +152,7 @@ class Sessions:
     def __init__(self, config: WebRtcConfig) -> None:
         self.config = config
         self.by_id: dict[str, Session] = {}
+        self.payloads = webrtc_rtp.PayloadCache()  # RTP payloads shared by all viewers
         self._tg: asyncio.TaskGroup | None = None
 
     async def run(self, ready: Callable[[], None]) -> None:
@@ -212,6 +214,8 @@ class Sessions:
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             sender = pc.addTrack(PacketTrack("video", feed))
             _watch_rtcp(sender, session._on_rtcp)
+            if webrtc_rtp.install(sender):
+                feed.payload_cache = self.payloads
             if audio_fmt is not None:
                 feed.audio = PacketTrack("audio", feed)
                 pc.addTrack(feed.audio)

@@ -125,6 +125,30 @@ class Viewer:
             r["times"].append(round(now, 4))
 
 
+async def sequential_joins(args: argparse.Namespace) -> int:
+    """Join, wait for the first decoded frame, leave (DELETE); repeat at random moments."""
+    import random
+
+    for i in range(args.joins):
+        await asyncio.sleep(random.uniform(0, args.gap_max))
+        v = Viewer(i, args.url, args.token, True)
+        task = asyncio.create_task(v.run())
+        try:
+            await asyncio.wait_for(v.first.wait(), 10)
+        except TimeoutError:
+            v.result["error"] = v.result["error"] or "no frame within 10 s"
+        task.cancel()
+        if v.result.get("location"):
+            base = args.url.split("/", 3)
+            await asyncio.to_thread(_delete, f"{base[0]}//{base[2]}{v.result['location']}",
+                                    args.token)
+        await v.pc.close()
+        r = v.result
+        print(json.dumps({"join": i, "ttff": r["ttff"], "first_key": r["first_key"],
+                          "error": r["error"]}), flush=True)
+    return 0
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
@@ -133,7 +157,13 @@ async def main() -> int:
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--no-decode", action="store_true")
     ap.add_argument("--delete", action="store_true", help="DELETE the session at the end")
+    ap.add_argument("--joins", type=int, default=0,
+                    help="instead: join this many times one after another (random gaps),"
+                    " print each join's time to first frame")
+    ap.add_argument("--gap-max", type=float, default=2.0)
     args = ap.parse_args()
+    if args.joins:
+        return await sequential_joins(args)
     if args.no_decode:
         receiver_mod.decoder_worker = counting_worker  # type: ignore[assignment]
     viewers = [Viewer(i, args.url, args.token, not args.no_decode) for i in range(args.viewers)]
