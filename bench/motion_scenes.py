@@ -172,19 +172,27 @@ def encode(
     enc.bit_rate = bitrate
     enc.thread_count = 1
     enc.options = {"preset": "veryfast", "g": str(gop or 2 * fps), "bf": "0",
+                   "keyint_min": str(gop or 2 * fps),
                    "x264-params": "repeat-headers=1:scenecut=0"}  # fmt: skip
     n = int(round(spec.duration * fps))
+    g = gop or 2 * fps
+    # The clip is played looped: encode its last two GOPs first and drop them, so the
+    # rate control is warm at the loop point (a fresh encoder's first keyframe looks
+    # different enough from the warmed-up last frames to be "motion" for any detector).
+    warm = min(2 * g, n // g * g)
     chroma = np.full((height // 2, width), 128, np.uint8)
     with path.open("wb") as f:
-        for i in range(n):
+        for k, i in enumerate([*range(n - warm, n), *range(n)]):
             frame = av.VideoFrame.from_ndarray(
                 np.concatenate([r.frame(i), chroma]), format="yuv420p"
             )
-            frame.pts = i
+            frame.pts = k
             for p in enc.encode(frame):
-                f.write(bytes(p))
+                if p.pts is not None and p.pts >= warm:
+                    f.write(bytes(p))
         for p in enc.encode(None):
-            f.write(bytes(p))
+            if p.pts is not None and p.pts >= warm:
+                f.write(bytes(p))
     return n
 
 
