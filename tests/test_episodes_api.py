@@ -14,6 +14,7 @@ from gateway.app import Gateway
 from gateway.config import Config, ServerConfig, StorageConfig
 from gateway.events.bus import Event, EventBus
 from gateway.sinks.motion import MotionService
+from gateway.store.episodes import EpisodeQuery
 from gateway.web.episodes import parse_time
 from tests.peers.auth import login
 from tests.peers.inproc import running_gateway
@@ -149,3 +150,17 @@ async def test_bus_never_blocks_the_publisher_and_counts_drops() -> None:
     assert bus.drops == 7
     with pytest.raises(EOFError):
         await slow.get()
+
+
+async def test_prune_keeps_the_newest_closed_episodes(gw: Gateway) -> None:
+    assert gw.deps is not None and gw.deps.motion is not None
+    eps = gw.deps.motion.episodes
+    now = time.time()
+    rows = [await eps.open("p", now - 100 + i, preview=f"p/{i}.jpg") for i in range(6)]
+    for r in rows[:5]:
+        await eps.update(r.id, closed_at=r.opened_at + 1, close_reason="quiet")
+    await eps.open("other", now - 10**7, preview="o.jpg")
+    gone = await eps.prune("p", now - 97.5, keep=4)  # 0..2 too old; 0..1 beyond the newest 4
+    assert sorted(gone) == ["p/0.jpg", "p/1.jpg", "p/2.jpg"]
+    left = {r.id for r in (await eps.query(EpisodeQuery(media=("p",))))[0]}
+    assert left == {r.id for r in rows[3:]}  # the open one is never pruned

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 MAX_LAG = 1.0  # seconds; older frames are decoded but not examined
 QUEUE = 150  # packets in the hub subscription (~6 s at 25 fps)
 PREVIEW_WIDTH = 640
+KEEP_DAYS = 30  # episodes (rows and previews) are kept this long ...
+KEEP_EPISODES = 5000  # ... and at most this many per camera
 
 DetectorFactory = Callable[[DetectorSettings, Any], Detector]
 
@@ -360,9 +362,23 @@ class MotionSink:
                     self.service.bus.publish(
                         Event("motion.episode_closed", self.name, data=episode_event(closed))
                     )
+                await self._prune()
+
+    async def _prune(self) -> None:
+        """Episodes older than ``KEEP_DAYS`` or beyond ``KEEP_EPISODES`` per camera go."""
+        gone = await self.service.episodes.prune(
+            self.name, time.time() - KEEP_DAYS * 86400, KEEP_EPISODES
+        )
+        if gone:
+            await asyncio.to_thread(_unlink, [self.service.previews_dir / g for g in gone])
 
     def service_settings(self) -> MotionSettings:
         return settings_from_vision(self.camera.cfg.vision)
+
+
+def _unlink(paths: list[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
 
 
 def episode_event(row: EpisodeRow) -> dict[str, Any]:

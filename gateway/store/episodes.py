@@ -153,6 +153,18 @@ class Episodes:
             self._notify()
         return len(rows)
 
+    async def prune(self, media: str, before: float, keep: int) -> list[str]:
+        """Delete closed episodes of ``media`` opened before ``before`` or beyond the newest
+        ``keep``; returns their preview file names (the caller deletes the files)."""
+        async with self.db.conn.execute(
+            "DELETE FROM episodes WHERE media = ? AND closed_at IS NOT NULL AND (opened_at < ?"
+            " OR id <= (SELECT id FROM episodes WHERE media = ? ORDER BY id DESC"
+            " LIMIT 1 OFFSET ?)) RETURNING preview",
+            (media, before, media, keep),
+        ) as cur:
+            rows = list(await cur.fetchall())
+        return [str(r[0]) for r in rows if r[0]]
+
     async def get(self, episode_id: int) -> EpisodeRow | None:
         async with self.db.conn.execute(
             f"SELECT {_COLS} FROM episodes WHERE id = ?", (episode_id,)
