@@ -76,7 +76,9 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hls-bench-"))
     cam = BarcodeCamera(args.size, bitrate=args.bitrate).start()
-    daemon = Daemon(tmp / "data", f'[[streams]]\nname = "cam"\ninputs = [{{ url = "{cam.url()}" }}]\n')
+    daemon = Daemon(
+        tmp / "data", f'[[streams]]\nname = "cam"\ninputs = [{{ url = "{cam.url()}" }}]\n'
+    )
     ff_dir = tmp / "ffmpeg"
     ff_dir.mkdir()
     ff = subprocess.Popen(
