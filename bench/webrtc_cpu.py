@@ -78,7 +78,7 @@ async def measure(args: argparse.Namespace) -> None:
     per = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] != lo[0] else float("nan")
     print(f"per extra viewer ({lo[0]}→{hi[0]}): {per:.2f} % of a core"
           f"  (MediaMTX 1.5-2 %: ratio {per / 1.75:.2f}; goal <= 1 %)")
-    ms = [d * 1000 for d in delays]
+    ms = [d * 1000 for d in delays] or [float("nan")]
     print(f"added delay, hub arrival → SRTP, {len(ms)} live frames: p50 {pct(ms, 0.5):.2f} ms,"
           f" p99 {pct(ms, 0.99):.2f} ms, max {max(ms):.1f} ms (goal p99 <= 20 ms)")
 

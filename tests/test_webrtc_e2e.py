@@ -155,13 +155,13 @@ async def test_a_stalled_viewer_does_not_delay_others_and_restarts_at_a_keyframe
 ) -> None:
     async with webrtc_env(tmp_path, pair, {"cam": (busy_camera.url(),)}) as env:
         cam = env.camera()
-        steady = env.client("--duration", "14")
+        steady = env.client("--duration", "15")
         await env.wait_ready(steady)
-        stalled = env.client("--duration", "13")
+        stalled = env.client("--duration", "14")
         await env.wait_ready(stalled)
         sid = next(s for s in cam.clients if cam.clients[s] == "webrtc"
                    and s not in {next(iter(cam.clients))})
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.0)  # past the restart rate limit (RESYNC_INTERVAL) of the join
         stop_at = time.time()
         os.kill(stalled.pid, signal.SIGSTOP)  # its receive loop (the whole process) pauses
         await asyncio.sleep(4.0)

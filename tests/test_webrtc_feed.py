@@ -162,7 +162,9 @@ async def test_pli_restarts_from_the_cached_keyframe() -> None:
     feed = ViewerFeed(hub, "v")
     for _ in range(10):
         await feed.next_video()
-    await asyncio.sleep(1.05)  # the resync rate limit
+    feed.request_keyframe()  # within the rate limit after the join: ignored
+    assert feed._resync is None
+    feed.resync_interval = 0.0
     feed.request_keyframe()
     again = await feed.next_video()
     assert feed.stats.starts[-1].reason == "pli" and feed.stats.starts[-1].keyframe

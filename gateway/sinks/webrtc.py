@@ -40,7 +40,8 @@ CATCHUP_BPS = 40e6  # bit/s while sending a backlog (the cached GOP)
 MAX_BEHIND = 3.0  # s; further behind than this, restart from the latest GOP
 MIN_TS_STEP = 90  # 1 ms of RTP clock between two frames at least
 AUDIO_MAX_AGE = 0.3  # s; older audio (from the cache, a backlog) is dropped
-RESYNC_INTERVAL = 1.0  # s; at most one keyframe restart per PLI burst
+RESYNC_INTERVAL = 4.0  # s; at most one cached-GOP restart per this (a struggling viewer's
+# PLIs must not turn into a GOP resent every second); otherwise the next keyframe heals it
 AUDIO_QUEUE = 64
 
 
@@ -127,6 +128,7 @@ class ViewerFeed:
         self._audio_anchor: tuple[int, Fraction, int] | None = None  # (src pts, tb, out pts)
         self._resync_at = 0.0
         self._resync: str | None = None
+        self.resync_interval = RESYNC_INTERVAL
         self._sub = self._subscribe("join")
 
     @property
@@ -143,7 +145,7 @@ class ViewerFeed:
     def request_keyframe(self) -> None:
         """The viewer lost picture (PLI/FIR): restart it from the cached keyframe."""
         self.stats.plis += 1
-        if self.gop_cache and time.monotonic() - self._resync_at >= RESYNC_INTERVAL:
+        if self.gop_cache and time.monotonic() - self._resync_at >= self.resync_interval:
             self._resync = "pli"
 
     def close(self) -> None:

@@ -26,9 +26,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aioice.ice import StunProtocol
 from aiortc import clock
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpsender import RTCRtpSender, random_sequence_number
 from aiortc.rtp import RtpPacket
 from aiortc.utils import random32, uint16_add
@@ -103,10 +105,31 @@ class LeanLoop:
     def _set(self, name: str, value: Any) -> None:
         setattr(self.sender, _P + name, value)
 
+    def _direct(self) -> Callable[[bytes], bool] | None:
+        """SRTP-protect and hand to the UDP socket without aiortc/aioice's coroutine chain
+        (host and server-reflexive pairs; a TURN relay takes aiortc's path)."""
+        dtls = self.sender.transport
+        conn = getattr(dtls.transport, "_connection", None)
+        if conn is None or not hasattr(dtls, "_tx_srtp") or not hasattr(conn, "_nominated"):
+            return None
+        connected = DtlsState.CONNECTED
+
+        def send(data: bytes) -> bool:
+            if dtls._state is not connected:
+                raise ConnectionError("DTLS transport is not connected")
+            pair = conn._nominated.get(1)
+            if pair is None or type(pair.protocol) is not StunProtocol:
+                return False
+            pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+            return True
+
+        return send
+
     async def run(self, codec: Any) -> None:
         s = self.sender
         self._get("rtp_started").set()
         send: Callable[[bytes], Awaitable[None]] = s.transport._send_rtp
+        direct = self._direct()
         ext_map = self._get("rtp_header_extensions_map")
         mid = self._get("mid")
         pt = codec.payloadType
@@ -136,7 +159,8 @@ class LeanLoop:
                     struct.pack_into("!H", header, 2, seq)
                     head = bytes(header)
                     history[seq % HISTORY] = (head, payload)
-                    await send(head + payload)
+                    if direct is None or not direct(head + payload):
+                        await send(head + payload)
                     octets += len(payload)
                     seq = uint16_add(seq, 1)
                 self._set("ntp_timestamp", clock.current_ntp_time())

@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import queue
 import signal
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,16 +38,44 @@ def _is_key(data: bytes) -> bool:
     return False
 
 
-def counting_worker(loop: asyncio.AbstractEventLoop, input_q: queue.Queue[Any],
-                    output_q: asyncio.Queue[Any], decode_error: threading.Event) -> None:
-    """Replaces aiortc's decoder thread: hands on encoded frames undecoded."""
-    while True:
-        task = input_q.get()
-        if task is None:
-            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
-            return
-        _codec, frame = task
-        asyncio.run_coroutine_threadsafe(output_q.put(frame), loop)
+class SinkFrame:
+    """What a sink receiver hands on per complete frame (marker bit seen)."""
+
+    def __init__(self, key: bool) -> None:
+        self.key_frame = key
+        self.data = b"\x00\x00\x01\x65" if key else b""
+
+
+def _first_nal_is_key(payload: bytes) -> bool:
+    if not payload:
+        return False
+    t = payload[0] & 0x1F
+    if t == 28:  # FU-A: the fragmented unit's type
+        return len(payload) > 1 and payload[1] & 0x1F == 5
+    if t == 24:  # STAP-A: parameter sets lead a keyframe
+        return len(payload) > 3 and payload[3] & 0x1F in (5, 7)
+    return t in (5, 7)
+
+
+def install_sink() -> None:
+    """Receive without depacketizing, buffering or decoding: count frames by marker bit.
+
+    The benchmark's viewers must cost little so that camgate's CPU is what is measured;
+    no NACK or PLI is ever sent back."""
+    from aiortc.mediastreams import MediaStreamTrack
+
+    async def handle(self: Any, packet: Any, arrival_time_ms: int) -> None:
+        st = self.__dict__.setdefault("_sink", {"key": False, "start": True})
+        if st["start"]:
+            st["key"] = _first_nal_is_key(packet.payload)
+            st["start"] = False
+        if packet.marker:
+            track: MediaStreamTrack | None = self._track
+            if track is not None:
+                track._queue.put_nowait(SinkFrame(st["key"]))  # type: ignore[attr-defined]
+            st["start"] = True
+
+    receiver_mod.RTCRtpReceiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 
 
 def _post(url: str, body: str, token: str | None) -> tuple[int, str, str]:
@@ -165,7 +191,7 @@ async def main() -> int:
     if args.joins:
         return await sequential_joins(args)
     if args.no_decode:
-        receiver_mod.decoder_worker = counting_worker  # type: ignore[assignment]
+        install_sink()
     viewers = [Viewer(i, args.url, args.token, not args.no_decode) for i in range(args.viewers)]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
