@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sqlite3
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,6 +54,7 @@ class Recorder:
         self.free_space = free_space
         self.queue_size = queue_size
         self.stats = RecorderStats()
+        self._full_streak = 0  # disk-full events in a row
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"rec-{stream}")
 
     async def run(self) -> None:
@@ -65,11 +68,13 @@ class Recorder:
                 try:
                     done = await loop.run_in_executor(self._executor, self.writer.feed, batch)
                 except DiskFull:
+                    await self._index(self.writer.take_finished())
                     await self._disk_full(loop)
                     continue
                 except OSError as exc:
                     self.stats.errors += 1
                     log.error("stream %s: recording error: %s", self.stream, exc)
+                    await self._index(self.writer.take_finished())
                     await loop.run_in_executor(self._executor, self.writer.abort)
                     await asyncio.sleep(1.0)
                     continue
@@ -93,7 +98,24 @@ class Recorder:
             self._executor.shutdown(wait=False)
 
     async def _index(self, segments: list[Segment]) -> None:
-        added = await self.recordings.add(segments)
+        if not segments:
+            return
+        try:
+            added = await self.recordings.add(segments)
+        except sqlite3.OperationalError as exc:
+            # SQLITE_FULL and friends: make room and try once more; a file that still
+            # cannot be indexed is removed, so files and rows never disagree.
+            self.stats.errors += 1
+            log.error("stream %s: cannot index segments: %s", self.stream, exc)
+            if self.free_space is not None:
+                with contextlib.suppress(OSError):
+                    await self.free_space()
+            try:
+                added = await self.recordings.add(segments)
+            except sqlite3.OperationalError:
+                await asyncio.to_thread(_unlink, [self.writer.root / s.path for s in segments])
+                return
+        self._full_streak = 0
         for seg in added:
             self.stats.segments += 1
             self.stats.bytes += seg.bytes
@@ -103,8 +125,18 @@ class Recorder:
 
     async def _disk_full(self, loop: asyncio.AbstractEventLoop) -> None:
         self.stats.disk_full += 1
+        self._full_streak += 1
         log.warning("stream %s: disk full, deleting the oldest recordings", self.stream)
         await loop.run_in_executor(self._executor, self.writer.abort)
         if self.free_space is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, sqlite3.OperationalError):
                 await self.free_space()
+        # When there is nothing of ours left to delete, retry calmly until room appears.
+        if self._full_streak > 1:
+            await asyncio.sleep(min(2.0, 0.1 * 2 ** (self._full_streak - 2)))
+
+
+def _unlink(paths: list[Path]) -> None:
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(p)

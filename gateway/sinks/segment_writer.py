@@ -66,14 +66,31 @@ class SegmentWriter:
         self.max_duration = max_duration
         self._cur: _Open | None = None
         self.dropped_before_keyframe = 0
+        self._finished_before_error: list[Segment] = []
 
     @property
     def current_path(self) -> Path | None:
         return self._cur.part if self._cur else None
 
     def feed(self, items: list[Packet | SourceGap]) -> list[Segment]:
-        """Write packets; returns the segments finished by them (files whole, fsynced)."""
+        """Write packets; returns the segments finished by them (files whole, fsynced).
+
+        When it raises (a full disk), the segments it finished before the error are kept
+        for :meth:`take_finished`, so that no whole file goes unindexed.
+        """
         done: list[Segment] = []
+        try:
+            self._feed(items, done)
+        except OSError:
+            self._finished_before_error = done
+            raise
+        return done
+
+    def take_finished(self) -> list[Segment]:
+        done, self._finished_before_error = self._finished_before_error, []
+        return done
+
+    def _feed(self, items: list[Packet | SourceGap], done: list[Segment]) -> None:
         for item in items:
             if isinstance(item, SourceGap):
                 self._finish_into(done, None)
@@ -100,7 +117,6 @@ class SegmentWriter:
                     continue
                 cur = self._open(item)
             self._write(cur, item)
-        return done
 
     def finish(self) -> Segment | None:
         """Close the segment in progress (shutdown, gap)."""

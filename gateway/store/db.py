@@ -9,6 +9,7 @@ logical operation (batched inserts, chunked deletes).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -125,6 +126,8 @@ class Database:
             PRAGMA foreign_keys=ON;
             PRAGMA busy_timeout=5000;
             PRAGMA temp_store=MEMORY;
+            PRAGMA wal_autocheckpoint=256;
+            PRAGMA journal_size_limit=1048576;
             """
         )
         await db._migrate()
@@ -148,5 +151,7 @@ class Database:
     async def close(self) -> None:
         try:
             await self.conn.execute("PRAGMA optimize")
+        except sqlite3.Error as exc:  # e.g. a full disk: optimizing is optional
+            log.warning("database: optimize skipped: %s", exc)
         finally:
             await self.conn.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +101,9 @@ class Retention:
         self.deleted_bytes = 0
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        # Rows whose files are already gone but whose delete failed (a full disk can
+        # refuse even that); retried first at every pass.
+        self._unlinked: list[Segment] = []
 
     def notify(self, _segment: Segment | None = None) -> None:
         self._wake.set()
@@ -113,7 +117,7 @@ class Retention:
             self._wake.clear()
             try:
                 await self.enforce()
-            except OSError as exc:
+            except (OSError, sqlite3.Error) as exc:
                 log.error("retention: %s", exc)
 
     def _fs(self) -> tuple[int, int]:
@@ -153,6 +157,9 @@ class Retention:
         self, stream: str | None, nbytes: int | None, before_ms: int | None
     ) -> int:
         freed = 0
+        if self._unlinked:
+            await self.recordings.delete(self._unlinked)
+            self._unlinked = []
         while nbytes is None or freed < nbytes:
             batch = await self.recordings.oldest(stream, before_ms=before_ms, limit=CHUNK)
             if not batch:
@@ -168,7 +175,11 @@ class Retention:
             # Files first: a crash in between leaves rows without files, which start-up
             # reconciliation drops; and on a full disk unlinking is what frees room.
             await asyncio.to_thread(_unlink_all, self.root, batch)
-            await self.recordings.delete(batch)
+            try:
+                await self.recordings.delete(batch)
+            except sqlite3.OperationalError:
+                self._unlinked = batch
+                raise
             n = sum(s.bytes for s in batch)
             freed += n
             self.deleted_segments += len(batch)
