@@ -33,6 +33,7 @@ _MP4TOANNEXB = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
 def _open(
     url: str, options: dict[str, str], timeouts: tuple[float, float]
 ) -> av.container.InputContainer:
+    started = time.monotonic()
     try:
         return av.open(url, options=options, timeout=timeouts)
     except av.error.HTTPUnauthorizedError as exc:
@@ -45,10 +46,17 @@ def _open(
         raise SourceUnreachable("timed out opening the stream") from exc
     except av.error.FileNotFoundError as exc:
         raise SourceError(f"file not found: {exc.filename or url}") from exc
+    except av.error.InvalidDataError as exc:
+        # FFmpeg reports an open aborted by the timeout as invalid data.
+        if time.monotonic() - started >= timeouts[0] * 0.9:
+            raise SourceUnreachable(
+                f"timed out opening the stream (no answer within {timeouts[0]:g} s)"
+            ) from exc
+        raise SourceError(f"cannot open stream: {exc.strerror}") from exc
     except OSError as exc:  # PyAV's errno errors are OSErrors: refused, unreachable, reset
         raise SourceUnreachable(f"cannot connect: {exc.strerror or exc}") from exc
-    except av.FFmpegError as exc:
-        raise SourceError(f"cannot open stream: {exc}") from exc
+    except av.FFmpegError as exc:  # its message names the URL: keep passwords out of logs
+        raise SourceError(f"cannot open stream: {exc.strerror or type(exc).__name__}") from exc
 
 
 class DemuxReader:
@@ -156,7 +164,7 @@ class DemuxReader:
             except OSError as exc:
                 raise SourceUnreachable(f"connection lost: {exc.strerror or exc}") from exc
             except av.FFmpegError as exc:
-                raise SourceError(f"stream error: {exc}") from exc
+                raise SourceError(f"stream error: {exc.strerror or type(exc).__name__}") from exc
             if not self.is_file:
                 raise SourceEnded("the server ended the stream")
             if not got:
