@@ -133,7 +133,7 @@ MOTION_VARIANTS = {
 
 def write_mask(path: Path, width: int, height: int) -> None:
     """PGM mask (black = ignored) hiding the barcode rows, like camgate's mask zone."""
-    keep = height - int(height * 0.06)
+    keep = height - int(height * 0.08)
     body = bytes([255]) * (width * keep) + bytes([0]) * (width * (height - keep))
     path.write_bytes(f"P5\n{width} {height}\n255\n".encode() + body)
     assert height - keep >= BAR_ROWS

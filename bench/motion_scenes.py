@@ -21,8 +21,9 @@ import numpy as np
 
 BAR_ROWS = 12
 BAR_BITS = 16
-# normalized polygon covering the barcode rows (and a margin for compression spill)
-BARCODE_ZONE = [{"x": 0, "y": 0.94}, {"x": 1, "y": 0.94}, {"x": 1, "y": 1}, {"x": 0, "y": 1}]
+# normalized polygon covering the barcode rows and the 16-pixel macroblock row above them
+# (a barcode change spills compression noise into the whole macroblock)
+BARCODE_ZONE = [{"x": 0, "y": 0.92}, {"x": 1, "y": 0.92}, {"x": 1, "y": 1}, {"x": 0, "y": 1}]
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ class Renderer:
         img = (self.ir if night else self.bg).copy()
         if s.foliage:
             x, y, fw, fh = self.foliage_box
-            shift = int(round(4 * np.sin(2 * np.pi * t / 1.7) + 2 * np.sin(2 * np.pi * t / 0.7)))
+            # periods that divide the clip's length: the loop point is seamless
+            p1, p2 = s.duration / round(s.duration / 1.7), s.duration / round(s.duration / 0.7)
+            shift = int(round(4 * np.sin(2 * np.pi * t / p1) + 2 * np.sin(2 * np.pi * t / p2)))
             img[y : y + fh, x : x + fw] = np.roll(self.bg[y : y + fh, x : x + fw], shift, axis=1)
         for m in s.movers:
             if m.start <= t < m.end:

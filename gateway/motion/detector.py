@@ -1,18 +1,20 @@
 """Motion detector: pure numpy, one luma frame in, one :class:`MotionResult` out, no IO.
 
-The picture is box-averaged down to about 90 rows (``work_height``), which removes most
-sensor noise and makes every later step cheap.  Against a background model (a running
+The picture is averaged down to about 90 rows (``work_height``), which removes much of
+the sensor noise and makes every later step cheap.  Against a background model (a running
 average that adapts to slow change) the detector keeps, per pixel, a running mean of the
 absolute difference (its own noise level), so the threshold follows the noise: grainy
 night pictures, swaying foliage and rain raise the threshold where they happen and only
-there.  When the overall brightness moved (auto-exposure, clouds, lighting ramps, a lamp),
-the background is first tone-mapped to the current picture's histogram, and the difference at each pixel is the smallest
-over the background at that pixel and its four neighbours, which absorbs a pixel or so of
-camera shake.  Isolated changed pixels (rain drops, noise) are removed by a 3x3 density
-filter.  A sudden change of most of the picture (lights switched, IR day/night switch)
-re-learns the background at once instead of reporting motion; if such a change lasts more
-than ``global_frames`` frames it is reported as motion after all (an object filling the
-view), so real motion is never suppressed for longer than that.
+there.  When the overall brightness moved a little (auto-exposure, clouds, lighting
+ramps), the background is first tone-mapped to the current picture's histogram.  The
+difference at each changed pixel is the smallest over the background at that pixel and its
+four neighbours, which absorbs a pixel or so of camera shake.  Isolated changed pixels
+(rain drops, noise) are removed by a 3x3 density filter.  A sudden change of the whole
+picture (lights switched, IR day/night switch: a brightness jump of ``global_gain`` or
+more, or ``global_share`` of the pixels changed) re-learns the background at once instead
+of reporting motion; if such a change lasts more than ``global_frames`` frames it is
+reported as motion after all (an object filling the view), so real motion is never
+suppressed for longer than that.
 
 ``sensitivity`` (1..100, default 50) is the one knob users need: higher finds smaller and
 fainter objects; 50 finds an object covering 0.05% of the view that differs from the
@@ -97,14 +99,14 @@ def _shift_min_absdiff(cur: np.ndarray, ref: np.ndarray, thr: np.ndarray) -> np.
     d = np.abs(cur - ref)
     rows, cols = np.nonzero(d > thr)
     if rows.size:
-        h, w = cur.shape
+        padded = np.pad(ref, 1, mode="edge")
         c = cur[rows, cols]
         best = d[rows, cols]
+        rows += 1
+        cols += 1
         for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            rr = np.clip(rows + dr, 0, h - 1)
-            cc = np.clip(cols + dc, 0, w - 1)
-            np.minimum(best, np.abs(c - ref[rr, cc]), out=best)
-        d[rows, cols] = best
+            np.minimum(best, np.abs(c - padded[rows + dr, cols + dc]), out=best)
+        d[rows - 1, cols - 1] = best
     return d
 
 
@@ -170,9 +172,10 @@ class Detector:
         bg, dev = self.bg, self.dev
         assert self._active is not None
         warming = self.frames <= s.warmup_frames
-        # Global brightness ratio: auto-exposure, clouds, slow lighting ramps.
-        m_bg = float(bg.mean())
-        gain = float(cur.mean()) / m_bg if m_bg > 1.0 else 1.0
+        # Global brightness ratio (medians of a sparse grid: a moving object does not move
+        # them): auto-exposure, clouds, lighting ramps, lamps.
+        m_bg = _median(bg[1::3, 1::3])
+        gain = _median(cur[1::3, 1::3]) / m_bg if m_bg > 1.0 else 1.0
         gain = min(max(gain, 0.25), 4.0)
         scaled = abs(gain - 1.0) > 0.02
         ref = _tone_map(bg, cur) if scaled else bg
@@ -240,8 +243,8 @@ def _tone_map(bg: np.ndarray, cur: np.ndarray) -> np.ndarray:
     Follows gain, offset, gamma and clipping at once (a brightened picture saturates), and
     any other monotone change of the tone curve.  Used only when the brightness changed.
     """
-    qb = np.percentile(bg, _QUANTILES)
-    qc = np.percentile(cur, _QUANTILES)
+    qb = np.percentile(bg[::2, ::2], _QUANTILES)
+    qc = np.percentile(cur[::2, ::2], _QUANTILES)
     qb = np.maximum.accumulate(qb + np.arange(qb.size) * 1e-3)
     return np.interp(bg, qb, qc).astype(np.float32)
 

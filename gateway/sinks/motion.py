@@ -113,10 +113,11 @@ class MotionWorker:
         self.detector = detector
         self.previews_dir = previews_dir
         self.stats = stats
-        self.tracker = EpisodeTracker(
-            settings.open_frames, settings.close_after, settings.max_duration
-        )
+        # keyframes only: one sample per GOP, so one sample with motion must do
+        open_frames = 1 if settings.decode == "keyframes" else settings.open_frames
+        self.tracker = EpisodeTracker(open_frames, settings.close_after, settings.max_duration)
         self.decoder: Any = None
+        self.main_stream = False  # decoding the camera's main stream (no substream)
         self.info: StreamInfo | None = None
         self.times: dict[int, tuple[float, float]] = {}  # pts -> (wall time, arrival)
         self.next_sample = 0.0
@@ -139,6 +140,15 @@ class MotionWorker:
             dec.extradata = v.extradata
         dec.thread_count = 1
         dec.thread_type = "SLICE"
+        # deblocking is invisible to a detector working on 4x4 block averages: ~10% less CPU
+        dec.options = {"skip_loop_filter": "all"}
+        if v.width * v.height > 1280 * 720 and self.main_stream and self.settings.decode == "all":
+            log.warning(
+                "motion %s: decoding every frame of the %dx%d main stream (no substream);"
+                " configure a substream as the second input, or vision.motion.decode ="
+                ' "keyframes", to save CPU',
+                self.name, v.width, v.height,
+            )  # fmt: skip
         if self.settings.decode == "keyframes":
             dec.skip_frame = "NONKEY"
         self.decoder = dec
@@ -307,6 +317,7 @@ class MotionSink:
         if not worker.settings.enabled:
             return
         hub = self.camera.sub_hub or self.camera.hub
+        worker.main_stream = self.camera.sub_hub is None
         loop = asyncio.get_running_loop()
         pool = ThreadPoolExecutor(1, thread_name_prefix=f"motion-{self.name}")
         sub = hub.subscribe("motion", maxsize=QUEUE, video_only=True)
@@ -316,6 +327,7 @@ class MotionSink:
                     vision = self.camera.cfg.vision
                     await self._apply(await loop.run_in_executor(pool, worker.interrupt, "config"))
                     worker = self._worker()
+                    worker.main_stream = self.camera.sub_hub is None
                     if not worker.settings.enabled:
                         return
                 try:
