@@ -73,17 +73,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--bitrate", type=int, default=4_000_000)
+    ap.add_argument("--segment", type=float, default=2.0,
+                    help="camgate storage.segment_duration and ffmpeg -hls_time (s)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hls-bench-"))
     cam = BarcodeCamera(args.size, bitrate=args.bitrate).start()
     daemon = Daemon(
-        tmp / "data", f'[[streams]]\nname = "cam"\ninputs = [{{ url = "{cam.url()}" }}]\n'
+        tmp / "data",
+        f"[storage]\nsegment_duration = {args.segment}\n"
+        f'[[streams]]\nname = "cam"\ninputs = [{{ url = "{cam.url()}" }}]\n',
     )
     ff_dir = tmp / "ffmpeg"
     ff_dir.mkdir()
     ff = subprocess.Popen(
         ["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", cam.url(), "-c", "copy",
-         "-f", "hls", "-hls_time", "2", "-hls_list_size", "6", "-hls_segment_type", "fmp4",
+         "-f", "hls", "-hls_time", f"{args.segment:g}", "-hls_list_size", "6",
+         "-hls_segment_type", "fmp4",
          "-hls_flags", "delete_segments+independent_segments", str(ff_dir / "index.m3u8")],
         stdin=subprocess.DEVNULL,
     )
@@ -117,8 +122,8 @@ def main() -> None:
                           f"latency median={res['lat_median']} samples={len(lat)} "
                           f"errors={res['errors']}", flush=True)
             browser.close()
-        print(f"\n{args.size} 25 fps, 1 s GOP, {args.bitrate / 1e6:g} Mbit/s; "
-              f"{args.runs} runs x {args.seconds:g} s")
+        print(f"\n{args.size} 25 fps, 1 s GOP, {args.bitrate / 1e6:g} Mbit/s, "
+              f"{args.segment:g} s segments; {args.runs} runs x {args.seconds:g} s")
         summary: dict[str, tuple[float, float]] = {}
         for name, runs in results.items():
             ttff = statistics.median(float(r["ttff"]) for r in runs if r["ttff"] is not None)  # type: ignore[arg-type]
