@@ -80,8 +80,8 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="motion-cost-"))
     spec = scene(args.seconds)
-    cases = [("640x360", 640, 360, 5, 300_000), ("640x360", 640, 360, 15, 600_000),
-             ("640x360", 640, 360, 25, 800_000), ("1920x1080", 1920, 1080, 25, 4_000_000)]  # fmt: skip
+    cases = [("640x360", 640, 360, 5, 300_000), ("640x360", 640, 360, 15, 600_000),  # fmt: skip
+             ("640x360", 640, 360, 25, 800_000), ("1920x1080", 1920, 1080, 25, 4_000_000)]
     clips = {}
     for label, w, h, fps, rate in cases:
         path = work / f"{label}-{fps}.h264"

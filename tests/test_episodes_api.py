@@ -164,3 +164,22 @@ async def test_prune_keeps_the_newest_closed_episodes(gw: Gateway) -> None:
     assert sorted(gone) == ["p/0.jpg", "p/1.jpg", "p/2.jpg"]
     left = {r.id for r in (await eps.query(EpisodeQuery(media=("p",))))[0]}
     assert left == {r.id for r in rows[3:]}  # the open one is never pruned
+
+
+async def test_shutdown_does_not_wait_for_open_long_polls(tmp_path: Path) -> None:
+    cfg = Config(server=ServerConfig(host="127.0.0.1", port=0),
+                 storage=StorageConfig(path=tmp_path, reserve=1))  # fmt: skip
+    async with running_gateway(cfg) as g:
+        base, http, _ = await _session(g)
+        poll = asyncio.create_task(
+            http.get(f"{base}/api/v1/episodes", params={"updated_at_gt": "0",
+                                                        "poll_timeout": "60"}))  # fmt: skip
+        await asyncio.sleep(0.5)
+        assert not poll.done()
+        t = time.monotonic()
+    took = time.monotonic() - t
+    async with http:
+        r = await poll
+        assert r.status == 200 and (await r.json())["episodes"] == []
+        r.release()
+    assert took < 5, took

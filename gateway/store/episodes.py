@@ -94,14 +94,18 @@ class Episodes:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_change(self, within: float) -> bool:
-        """Wait until any episode is created or updated; False after ``within`` seconds."""
-        ev = self._changed
+    async def wait_change(self, within: float, stop: asyncio.Event | None = None) -> bool:
+        """Wait until any episode is created or updated (True), ``within`` seconds passed or
+        ``stop`` is set (False)."""
+        waits = [asyncio.ensure_future(self._changed.wait())]
+        if stop is not None:
+            waits.append(asyncio.ensure_future(stop.wait()))
         try:
-            await asyncio.wait_for(ev.wait(), within)
-            return True
-        except TimeoutError:
-            return False
+            await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        return waits[0].done() and not waits[0].cancelled()
 
     async def load(self) -> None:
         async with self.db.conn.execute("SELECT MAX(updated_at) FROM episodes") as cur:

@@ -12,6 +12,7 @@ covering it with its pre/post-roll, and the HLS playlist URL playing it).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import UTC, datetime
@@ -130,9 +131,10 @@ async def list_episodes(request: web.Request) -> web.Response:
         except CursorError as exc:
             raise ApiError(422, "invalid query", {"cursor": [str(exc)]}) from exc
         left = deadline - time.monotonic()
-        if rows or left <= 0:
+        closing = request.app[CLOSING]
+        if rows or left <= 0 or closing.is_set():
             break
-        await motion.episodes.wait_change(left)
+        await motion.episodes.wait_change(left, closing)
     now = time.time()
     return web.json_response(
         {
@@ -173,7 +175,16 @@ async def preview(request: web.Request) -> web.StreamResponse:
     )
 
 
+CLOSING = web.AppKey("episodes_closing", asyncio.Event)
+
+
+async def _closing(app: web.Application) -> None:
+    app[CLOSING].set()  # open long-polls answer now: shutdown does not wait for them
+
+
 def add_routes(app: web.Application) -> None:
+    app[CLOSING] = asyncio.Event()
+    app.on_shutdown.append(_closing)
     app.router.add_get("/api/v1/episodes", list_episodes)
     app.router.add_get("/api/v1/episodes/{id}", get_episode)
     app.router.add_get("/api/v1/episodes/{id}/preview.jpg", preview)
