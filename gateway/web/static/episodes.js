@@ -14,7 +14,7 @@
 
   const style = document.createElement("style");
   style.textContent =
-    ".episodes{display:flex;gap:4px;overflow-x:auto;padding:4px 0;min-height:0}" +
+    ".episodes{display:flex;gap:6px;overflow-x:auto;padding:4px 10px 8px;min-height:0}" +
     ".episodes figure{margin:0;cursor:pointer;flex:0 0 auto;width:96px;font-size:11px;color:#aaa}" +
     ".episodes img{width:96px;height:54px;object-fit:cover;display:block;background:#222;border-radius:3px}" +
     ".episodes figure.open img{outline:2px solid #e8772e}" +
