@@ -225,6 +225,29 @@ async def test_h265_camera_uses_its_h264_substream_or_gets_a_clear_422(
         srv.stop()
 
 
+async def test_pcma_audio_passes_through_with_the_video(
+    tmp_path: Path, pair: NetnsPair
+) -> None:
+    launch = ("( videotestsrc is-live=true ! video/x-raw,width=320,height=180,framerate=25/1 ! "
+              "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50 bitrate=300 "
+              "threads=1 ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 "
+              "pt=96 config-interval=1 audiotestsrc is-live=true wave=sine ! "
+              "audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8 )")
+    srv = RtspServer("--launch", launch).start()
+    try:
+        async with webrtc_env(tmp_path, pair, {"cam": (srv.url(),)}) as env:
+            info = env.camera().hub.info
+            assert info is not None and [t.codec for t in info.tracks] == ["h264", "pcm_alaw"]
+            proc = env.client("--duration", "4")
+            await env.wait_ready(proc)
+            row = (await env.results(proc))[0]
+            print(f"audio: {row.get('audio_frames')} PCMA frames, video {row['frames']} frames")
+            # audiotestsrc sends 1024-sample (128 ms) packets: ~8 a second
+            assert row["frames"] > 50 and row.get("audio_frames", 0) > 15
+    finally:
+        srv.stop()
+
+
 async def test_whep_protocol_details(tmp_path: Path, pair: NetnsPair) -> None:
     synth = "synthetic://?size=320x180&fps=25&gop=50&bitrate=300k"
     async with webrtc_env(tmp_path, pair, {"cam": (synth,)}) as env:

@@ -187,3 +187,18 @@ async def test_live_frames_go_out_at_once_and_are_timed() -> None:
         await asyncio.sleep(0)  # let the "sent" callback run
     assert len(feed.stats.delays) == 6 and max(feed.stats.delays) < 0.1
     feed.close()
+
+
+def test_configured_ice_servers_are_announced_in_link_headers() -> None:
+    from gateway.config import IceServer, WebRtcConfig, load
+    from gateway.sinks.webrtc_session import Sessions
+    from gateway.web.whep import _link_headers
+
+    cfg = load('[webrtc]\nice_servers = ["stun:stun.example.net:3478",'
+               ' {urls = ["turn:turn.example.net"], username = "u", credential = "c"}]\n'
+               'advertise = ["203.0.113.5"]').webrtc
+    assert cfg.ice_servers[1] == IceServer(("turn:turn.example.net",), "u", "c")
+    assert WebRtcConfig().ice_servers == ()  # LAN first: no STUN unless configured
+    links = _link_headers(Sessions(cfg))
+    assert links[0] == '<stun:stun.example.net:3478>; rel="ice-server"'
+    assert links[1].startswith('<turn:turn.example.net>; rel="ice-server"; username="u"')

@@ -95,7 +95,9 @@ def gateway_config(data: Path, pair: NetnsPair, streams: dict[str, tuple[str, ..
         server=ServerConfig(pair.gw_ip, free_port()),
         storage=StorageConfig(path=data),
         streams=tuple(
-            StreamConfig(name, inputs=tuple(InputConfig(u) for u in urls))
+            # motion off: its decoder would compete for the CPU these tests time
+            StreamConfig(name, inputs=tuple(InputConfig(u) for u in urls),
+                         vision={"motion": {"enabled": False}})
             for name, urls in streams.items()
         ),
         webrtc=webrtc or WebRtcConfig(),

@@ -79,7 +79,10 @@ JOINS = """async ([stream, count, gapMax]) => {
       (await s.pc.getStats()).forEach((x) => {
         if (x.type === 'inbound-rtp' && x.kind === 'video') frames = x.framesDecoded;
       });
-      out.push({ttff, frames});
+      const m = s.marks, rel = (k) => (m[k] === undefined ? null : m[k] - m.start);
+      out.push({ttff, frames, offered: rel('offered'), local: rel('local'),
+                gathered: rel('gathered'), answered: rel('answered'),
+                connected: rel('connected'), frame: rel('frame')});
       s.stop();
     } catch (e) {
       out.push({error: String(e)});

@@ -106,7 +106,17 @@ class Viewer:
         self.result: dict[str, Any] = {"viewer": n, "frames": 0, "times": [], "keys": [],
                                        "ttff": None, "first_key": None, "error": None}
         self.first = asyncio.Event()
+        self.audio_task: asyncio.Future[None] | None = None
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+    async def _count_audio(self, track: Any) -> None:
+        self.result["audio_frames"] = 0
+        while True:
+            try:
+                await track.recv()
+            except MediaStreamError:
+                return
+            self.result["audio_frames"] += 1
 
     async def run(self) -> None:
         pc = self.pc
@@ -118,6 +128,8 @@ class Viewer:
         def on_track(track: Any) -> None:
             if track.kind == "video" and not got_track.done():
                 got_track.set_result(track)
+            elif track.kind == "audio" and self.decode:
+                self.audio_task = asyncio.ensure_future(self._count_audio(track))
 
         await pc.setLocalDescription(await pc.createOffer())
         t0 = time.monotonic()
@@ -216,6 +228,8 @@ async def main() -> int:
     for t in tasks:
         t.cancel()
     for v in viewers:
+        if v.audio_task is not None:
+            v.audio_task.cancel()
         await v.pc.close()
         print(json.dumps(v.result), flush=True)
     return 0

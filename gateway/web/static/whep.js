@@ -11,13 +11,24 @@
 (function () {
   const camgate = (window.camgate = window.camgate || {});
 
+  // Non-trickle WHEP: the offer carries the candidates gathered so far.  Chrome needs
+  // ~120 ms to gather; the offer does not wait for that (at most opts.gatherWait, 30 ms):
+  // the browser is the controlling agent and checks the gateway's candidates from the
+  // answer, and the gateway learns the browser's address from those checks
+  // (peer-reflexive candidates), so a LAN session connects without them.
   function gathered(pc, ms) {
     if (pc.iceGatheringState === "complete") return Promise.resolve();
     return new Promise((resolve) => {
-      const done = () => { clearTimeout(t); resolve(); };
-      const t = setTimeout(done, ms); // LAN host candidates come at once; don't wait long
+      let early = null;
+      const done = () => { clearTimeout(t); clearTimeout(early); resolve(); };
+      const t = setTimeout(done, ms);
       pc.addEventListener("icegatheringstatechange", () => {
         if (pc.iceGatheringState === "complete") done();
+      });
+      pc.addEventListener("icecandidate", (ev) => {
+        if (!ev.candidate) { done(); return; }
+        if (early === null && / udp /i.test(ev.candidate.candidate) &&
+            / typ host/.test(ev.candidate.candidate)) early = setTimeout(done, 20);
       });
     });
   }
@@ -34,6 +45,10 @@
       if (video.srcObject !== stream) video.srcObject = stream;
     };
     let location = null;
+    const marks = {start: performance.now()}; // for diagnostics: where the time goes
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected") marks.connected = performance.now();
+    });
     const headers = {"Content-Type": "application/sdp"};
     if (opts.token) headers.Authorization = "Bearer " + opts.token;
     const stop = () => {
@@ -45,9 +60,14 @@
       }
     };
     try {
-      await pc.setLocalDescription(await pc.createOffer());
-      await gathered(pc, 1000);
+      const offer = await pc.createOffer();
+      marks.offered = performance.now();
+      await pc.setLocalDescription(offer);
+      marks.local = performance.now();
+      await gathered(pc, opts.gatherWait === undefined ? 30 : opts.gatherWait);
+      marks.gathered = performance.now();
       const resp = await fetch(url, {method: "POST", headers, body: pc.localDescription.sdp});
+      marks.answered = performance.now();
       if (resp.status !== 201) {
         let msg = "HTTP " + resp.status;
         try { msg += ": " + (await resp.json()).message; } catch (e) { /* not JSON */ }
@@ -59,7 +79,7 @@
       video.play().catch(() => {});
       await new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error("no picture within " + timeout + " ms")), timeout);
-        const ok = () => { clearTimeout(t); resolve(); };
+        const ok = () => { marks.frame = performance.now(); clearTimeout(t); resolve(); };
         if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(ok);
         else video.addEventListener("loadeddata", ok, {once: true});
         pc.addEventListener("connectionstatechange", () => {
@@ -70,7 +90,7 @@
       stop();
       throw err;
     }
-    return {pc, stop, location};
+    return {pc, stop, location, marks};
   };
 
   camgate.whepUrl = function (tile) {
