@@ -35,10 +35,16 @@ def nal_type(codec: str, nal: bytes) -> int:
 
 
 def parameter_sets(codec: str, data: bytes) -> bytes:
-    """The in-band parameter sets (SPS/PPS, and VPS for H.265) of an access unit, Annex-B."""
+    """The in-band parameter sets (SPS/PPS, and VPS for H.265) of an access unit, Annex-B.
+
+    Each distinct one once, in order: an RTP depayloader that inserts the SDP's sets in
+    front of the stream's own must not look like a parameter change.
+    """
     wanted = H264_PARAM_TYPES if codec == "h264" else H265_PARAM_TYPES
     if not is_annexb(data):
         return b""
-    return b"".join(
-        b"\x00\x00\x00\x01" + nal for nal in split_annexb(data) if nal_type(codec, nal) in wanted
-    )
+    seen: list[bytes] = []
+    for nal in split_annexb(data):
+        if nal_type(codec, nal) in wanted and nal not in seen:
+            seen.append(nal)
+    return b"".join(b"\x00\x00\x00\x01" + nal for nal in seen)

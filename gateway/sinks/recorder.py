@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.media.hub import Hub
+from gateway.media.hub import Hub, SourceGap
+from gateway.media.packet import Packet
 from gateway.sinks.segment_writer import DiskFull, SegmentWriter
 from gateway.store.recordings import Recordings, Segment
 
@@ -45,6 +46,7 @@ class Recorder:
         on_segment: Callable[[Segment], None] | None = None,
         free_space: Callable[[], Awaitable[None]] | None = None,
         queue_size: int = 2048,
+        batch_delay: float = 0.25,
     ) -> None:
         self.stream = stream
         self.hub = hub
@@ -53,6 +55,9 @@ class Recorder:
         self.on_segment = on_segment
         self.free_space = free_space
         self.queue_size = queue_size
+        # Packets are handed to the worker thread in batches: one thread hop per batch
+        # instead of per packet (the per-packet asyncio hop was most of the ingest CPU).
+        self.batch_delay = batch_delay
         self.stats = RecorderStats()
         self._full_streak = 0  # disk-full events in a row
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"rec-{stream}")
@@ -64,7 +69,9 @@ class Recorder:
         try:
             while True:
                 await sub.wait()
-                batch = sub.drain()
+                if self.batch_delay:
+                    await asyncio.sleep(self.batch_delay)
+                batch = sub.drain(self.queue_size)
                 try:
                     done = await loop.run_in_executor(self._executor, self.writer.feed, batch)
                 except DiskFull:
@@ -81,16 +88,24 @@ class Recorder:
                 if done:
                     await self._index(done)
         finally:
+            rest = sub.drain(self.queue_size)
             sub.close()
-            # Close the segment in progress and index it, even while being cancelled.
-            await asyncio.shield(self._close(loop))
+            # Write what is queued, close the segment in progress and index it, even
+            # while being cancelled.
+            await asyncio.shield(self._close(loop, rest))
 
-    async def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _finish(self, rest: list[Packet | SourceGap]) -> list[Segment]:
+        done = self.writer.feed(rest) if rest else []
+        seg = self.writer.finish()
+        return done + ([seg] if seg is not None else [])
+
+    async def _close(
+        self, loop: asyncio.AbstractEventLoop, rest: list[Packet | SourceGap]
+    ) -> None:
         try:
-            seg = await loop.run_in_executor(self._executor, self.writer.finish)
-            if seg is not None:
-                await self._index([seg])
+            await self._index(await loop.run_in_executor(self._executor, self._finish, rest))
         except DiskFull:
+            await self._index(self.writer.take_finished())
             await loop.run_in_executor(self._executor, self.writer.abort)
         except Exception:  # shutdown path: log, never mask the cancellation
             log.exception("stream %s: closing the last segment failed", self.stream)
