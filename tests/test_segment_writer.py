@@ -178,3 +178,25 @@ def test_h265(tmp_path: Path, size: tuple[int, int]) -> None:
     assert [s.duration_ms for s in segs] == [1000, 1000, 1000]
     check_files(tmp_path, segs)
     assert json.loads(segs[0].codecs)[0]["codec"] == "hevc"
+
+
+def test_repeated_parameter_sets_are_not_a_change() -> None:
+    """RTP depayloaders put the SDP's SPS/PPS before the stream's own: same parameters."""
+    from gateway.media import nal
+
+    key = next(e for e in encode(1, gop=25) if e.keyframe).data
+    params = nal.parameter_sets("h264", key)
+    assert params.count(b"\x00\x00\x00\x01") == 2  # SPS, PPS
+    assert nal.parameter_sets("h264", params + key) == params
+    calls = []
+    import gateway.sources.tracks as tracks
+
+    real = tracks.probe_dimensions
+    tracks.probe_dimensions = lambda *a: calls.append(a) or real(*a)  # type: ignore[assignment]
+    try:
+        mapper = TrackMapper([TrackInfo(0, "video", "h264", TB, 160, 96)], generation=0)
+        infos = {mapper.map(0, d, i * 3600, i * 3600, 3600, True).info
+                 for i, d in enumerate([key, params + key, key, params + key])}
+    finally:
+        tracks.probe_dimensions = real  # type: ignore[assignment]
+    assert len(infos) == 1 and calls == []  # no decode to re-probe a known picture size
