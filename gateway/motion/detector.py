@@ -101,12 +101,17 @@ def _shift_min_absdiff(cur: np.ndarray, ref: np.ndarray, thr: np.ndarray) -> np.
     if rows.size:
         padded = np.pad(ref, 1, mode="edge")
         c = cur[rows, cols]
-        best = d[rows, cols]
+        lo = ref[rows, cols].copy()
+        hi = lo.copy()
         rows += 1
         cols += 1
         for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            np.minimum(best, np.abs(c - padded[rows + dr, cols + dc]), out=best)
-        d[rows - 1, cols - 1] = best
+            v = padded[rows + dr, cols + dc]
+            np.minimum(lo, v, out=lo)
+            np.maximum(hi, v, out=hi)
+        # distance to the range the neighbourhood spans: a sub-pixel shift of the view
+        # produces values between neighbours, never outside them
+        d[rows - 1, cols - 1] = np.maximum(np.maximum(c - hi, lo - c), 0.0)
     return d
 
 
