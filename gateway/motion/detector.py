@@ -6,15 +6,15 @@ average that adapts to slow change) the detector keeps, per pixel, a running mea
 absolute difference (its own noise level), so the threshold follows the noise: grainy
 night pictures, swaying foliage and rain raise the threshold where they happen and only
 there.  When the overall brightness moved a little (auto-exposure, clouds, lighting
-ramps), the background is first tone-mapped to the current picture's histogram.  The
-difference at each changed pixel is the smallest over the background at that pixel and its
-four neighbours, which absorbs a pixel or so of camera shake.  Isolated changed pixels
-(rain drops, noise) are removed by a 3x3 density filter.  A sudden change of the whole
-picture (lights switched, IR day/night switch: a brightness jump of ``global_gain`` or
-more, or ``global_share`` of the pixels changed) re-learns the background at once instead
-of reporting motion; if such a change lasts more than ``global_frames`` frames it is
-reported as motion after all (an object filling the view), so real motion is never
-suppressed for longer than that.
+ramps), the background is first tone-mapped to the current picture's histogram.  A
+changed pixel is then measured against the range of background values at that pixel and
+its four neighbours, which absorbs camera shake of up to a (downscaled) pixel.  Isolated
+changed pixels (rain drops, noise) are removed by a 3x3 density filter.  A sudden change
+of the whole picture (lights switched, IR day/night switch: a brightness jump of
+``global_gain`` or more, or ``global_share`` of the pixels changed) re-learns the
+background at once instead of reporting motion; if such a change lasts more than
+``global_frames`` frames it is reported as motion after all (an object filling the view),
+so real motion is never suppressed for longer than that.
 
 ``sensitivity`` (1..100, default 50) is the one knob users need: higher finds smaller and
 fainter objects; 50 finds an object covering 0.05% of the view that differs from the
