@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.store.db import Database
 
@@ -61,19 +62,9 @@ class Range:
         return self.end_ms - self.start_ms
 
 
-def _seg(row: Sequence[object]) -> Segment:
-    return Segment(
-        id=int(row[0]),  # type: ignore[call-overload]
-        stream=str(row[1]),
-        start_ms=int(row[2]),  # type: ignore[call-overload]
-        end_ms=int(row[3]),  # type: ignore[call-overload]
-        bytes=int(row[4]),  # type: ignore[call-overload]
-        path=str(row[5]),
-        codecs=str(row[6]),
-        width=int(row[7]),  # type: ignore[call-overload]
-        height=int(row[8]),  # type: ignore[call-overload]
-        generation=int(row[9]),  # type: ignore[call-overload]
-    )
+def _seg(row: Any) -> Segment:
+    # SQLite already returns the declared types; no per-field conversion on this hot path.
+    return Segment(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[0])
 
 
 def merge_ranges(segments: Iterable[Segment], max_gap_ms: int = 1500) -> list[Range]:
@@ -247,8 +238,9 @@ class Recordings:
         await self.load()
 
     async def _fetch(self, sql: str, args: Sequence[object]) -> list[Segment]:
-        async with self.db.conn.execute(sql, args) as cur:
-            return [_seg(r) async for r in cur]
+        # One awaited call for the whole result (iterating a cursor costs one per chunk).
+        rows = await self.db.conn.execute_fetchall(sql, args)
+        return [_seg(r) for r in rows]
 
 
 def _with_id(s: Segment, id_: int) -> Segment:
