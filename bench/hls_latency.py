@@ -105,6 +105,7 @@ def main() -> None:
         time.sleep(10)  # a full live window on both sides
         targets = {
             "camgate": (daemon.base, f"/cam/index.m3u8?token={media}"),
+            "camgate-ll": (daemon.base, f"/cam/ll/index.m3u8?token={media}"),
             "ffmpeg": (f"http://127.0.0.1:{ff_port}", "/index.m3u8"),
         }
         results: dict[str, list[dict[str, object]]] = {k: [] for k in targets}
@@ -118,7 +119,7 @@ def main() -> None:
                     res["lat_median"] = statistics.median(lat) if lat else None
                     results[name].append(res)
                     print([round(x, 2) for x in lat][::4])
-                    print(f"run {i + 1} {name:8s} ttff={res['ttff']} "
+                    print(f"run {i + 1} {name:10s} ttff={res['ttff']} "
                           f"latency median={res['lat_median']} samples={len(lat)} "
                           f"errors={res['errors']}", flush=True)
             browser.close()
@@ -130,9 +131,11 @@ def main() -> None:
             lat = statistics.median(float(r["lat_median"]) for r in runs  # type: ignore[arg-type]
                                     if r["lat_median"] is not None)
             summary[name] = (ttff, lat)
-            print(f"{name:8s} TTFF median {ttff:.2f} s   glass-to-glass median {lat:.2f} s")
-        a, b = summary["camgate"], summary["ffmpeg"]
-        print(f"camgate/ffmpeg: TTFF x{a[0] / b[0]:.2f}, latency x{a[1] / b[1]:.2f}")
+            print(f"{name:10s} TTFF median {ttff:.2f} s   glass-to-glass median {lat:.2f} s")
+        b = summary["ffmpeg"]
+        for name in ("camgate", "camgate-ll"):
+            a = summary[name]
+            print(f"{name}/ffmpeg: TTFF x{a[0] / b[0]:.2f}, latency x{a[1] / b[1]:.2f}")
     finally:
         server.shutdown()
         ff.terminate()
