@@ -11,7 +11,9 @@ from gateway.config import Config
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(config: Config, timeout: float = 20.0) -> AsyncIterator[Gateway]:
+async def running_gateway(
+    config: Config, timeout: float = 20.0  # noqa: ASYNC109 - a start-up limit
+) -> AsyncIterator[Gateway]:
     """Start ``Gateway(config)``; yields it once it listens; stops it on exit."""
     gw = Gateway(config)
     ready = asyncio.Event()
