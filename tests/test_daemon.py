@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -48,6 +49,14 @@ def test_sigterm_closes_and_indexes_the_last_segment(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stderr == "", r.stderr
     frames = int(json.loads(r.stdout)["streams"][0]["nb_read_frames"])
     assert abs(frames * 100 - last.duration_ms) <= 200
+    # Streams declared in the config are stored in SQLite.
+    conn = sqlite3.connect(data / "camgate.db")
+    try:
+        (name, cfg, origin), = conn.execute("SELECT name, config, origin FROM streams")
+    finally:
+        conn.close()
+    assert (name, origin) == ("cam", "config")
+    assert json.loads(cfg)["inputs"] == [{"url": CAM}]
 
 
 def test_demo_starts_records_and_cleans_up(tmp_path: Path) -> None:
