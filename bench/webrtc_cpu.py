@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 from bench.webrtc_setup import camera, make_clip, pct
-from gateway.sinks.webrtc_session import Sessions
-from tests.webrtc_env import netns_pair, webrtc_env
+from gateway.sinks.webrtc_session import Session
+from tests.webrtc_env import WebRtcEnv, netns_pair, webrtc_env
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -50,7 +49,7 @@ async def measure(args: argparse.Namespace) -> None:
                                           "--no-decode")
                         await env.wait_ready(proc, within=60)
                         await asyncio.sleep(2)  # past the GOP catch-up
-                        for s in _sessions():
+                        for s in _sessions(env):
                             s.feed.stats.delays.clear()
                     (u0, s0), t0 = cpu_seconds(), time.monotonic()
                     await asyncio.sleep(args.window)
@@ -58,9 +57,9 @@ async def measure(args: argparse.Namespace) -> None:
                     cpu = (u1 - u0 + s1 - s0) / dt * 100
                     split = f"(user {(u1 - u0) / dt * 100:.1f}, sys {(s1 - s0) / dt * 100:.1f})"
                     if n:
-                        for s in _sessions():
+                        for s in _sessions(env):
                             delays.extend(s.feed.stats.delays)
-                        frames = [s.feed.stats.frames for s in _sessions()]
+                        frames = [s.feed.stats.frames for s in _sessions(env)]
                         assert proc is not None
                         proc.terminate()
                         got = await env.results(proc)
@@ -83,10 +82,11 @@ async def measure(args: argparse.Namespace) -> None:
           f" p99 {pct(ms, 0.99):.2f} ms, max {max(ms):.1f} ms (goal p99 <= 20 ms)")
 
 
-def _sessions() -> list:  # type: ignore[type-arg]
-    """The gateway's live sessions (the bench owns the process; the app keeps them)."""
-    regs = [o for o in gc.get_objects() if isinstance(o, Sessions)]
-    return [s for r in regs for s in r.by_id.values()]
+def _sessions(env: WebRtcEnv) -> list[Session]:
+    """The gateway's live WebRTC sessions."""
+    assert env.gw.deps is not None
+    reg = env.gw.deps.webrtc
+    return list(reg.by_id.values()) if reg is not None else []
 
 
 def main() -> None:

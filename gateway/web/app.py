@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.events.bus import EventBus
     from gateway.sinks.motion import MotionService
+    from gateway.sinks.webrtc_session import Sessions
     from gateway.store.db import Database
     from gateway.store.recordings import Recordings
     from gateway.store.retention import Retention
@@ -34,6 +35,8 @@ class WebDeps:
     # motion detection: episodes store + per-camera counters (stats.motion_detector)
     motion: MotionService | None = None
     bus: EventBus | None = None
+    # live WebRTC viewer sessions, set by web/whep.py when the app starts
+    webrtc: Sessions | None = None
 
 
 DEPS = web.AppKey("deps", WebDeps)

@@ -118,6 +118,7 @@ async def options(request: web.Request) -> web.Response:
 async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     sessions = Sessions(app[DEPS].config.webrtc)
     app[SESSIONS] = sessions
+    app[DEPS].webrtc = sessions
     ready = asyncio.Event()
     task = asyncio.create_task(sessions.run(ready.set), name="webrtc-sessions")
     await ready.wait()
