@@ -204,6 +204,8 @@ def run_group(specs: list[SceneSpec], gdir: Path, work: Path, dur: float
         md.configure({n: srv.url() for n, srv in servers.items()}, W, H, FPS)
         md.start()
         time.sleep(2 * dur + QUIET + 3)
+        for st in feed.streams_motion():
+            print(f"  camgate {st}", flush=True)
     finally:
         stop.set()
         md.stop()

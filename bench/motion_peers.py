@@ -89,6 +89,15 @@ class EpisodeFeed:
         with urllib.request.urlopen(req, timeout=30) as r:
             return dict(json.load(r))
 
+    def streams_motion(self) -> list[str]:
+        """Each stream's ``stats.motion_detector`` (is detection keeping up?)."""
+        req = urllib.request.Request(f"{self.base}/api/v1/streams?limit=100",
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = json.load(r)
+        return [f"{s['name']}: {s.get('stats', {}).get('motion_detector')}"
+                for s in body["streams"]]
+
     def run(self, stop: threading.Event) -> None:
         since = "0"
         while not stop.is_set():

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_LAG = 1.0  # seconds; older frames are decoded but not examined
+MAX_LAG = 2.5  # seconds; older frames are decoded but not examined
 QUEUE = 150  # packets in the hub subscription (~6 s at 25 fps)
 PREVIEW_WIDTH = 640
 KEEP_DAYS = 30  # episodes (rows and previews) are kept this long ...
@@ -85,10 +85,15 @@ class MotionStats:
     active: bool = False  # an episode is open
     last_area: float = 0.0
 
-    def public(self) -> dict[str, int]:
+    def public(self) -> dict[str, Any]:
         return {
             "motion_detected_count": self.motion_detected_count,
             "episodes_count": self.episodes_count,
+            # is detection keeping up? (frames skipped: the worker was behind)
+            "frames_examined": self.frames_examined,
+            "frames_skipped": self.frames_skipped,
+            "detect_ms": round(self.detect_ms, 3),
+            "active": self.active,
         }
 
 
@@ -285,7 +290,7 @@ class MotionService:
             st = self.stats[name] = MotionStats()
         return st
 
-    def public_stats(self, name: str) -> dict[str, int]:
+    def public_stats(self, name: str) -> dict[str, Any]:
         """``stats.motion_detected_count`` / ``episodes_count`` for the streams API."""
         return self.stats_of(name).public()
 
