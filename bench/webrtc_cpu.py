@@ -60,6 +60,9 @@ async def measure(args: argparse.Namespace) -> None:
                         for s in _sessions(env):
                             delays.extend(s.feed.stats.delays)
                         frames = [s.feed.stats.frames for s in _sessions(env)]
+                        if len(frames) != n:
+                            print(f"  !! only {len(frames)} of {n} sessions lived through the"
+                                  " window", flush=True)
                         assert proc is not None
                         proc.terminate()
                         got = await env.results(proc)

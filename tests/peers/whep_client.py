@@ -63,8 +63,15 @@ def install_sink() -> None:
     The benchmark's viewers must cost little so that camgate's CPU is what is measured;
     no NACK or PLI is ever sent back."""
     from aiortc.mediastreams import MediaStreamTrack
+    from aiortc.rtcrtpreceiver import StreamStatistics
 
     async def handle(self: Any, packet: Any, arrival_time_ms: int) -> None:
+        # receiver reports need the stream statistics: a viewer that never reports is
+        # (rightly) ended by camgate as vanished
+        streams = self._RTCRtpReceiver__remote_streams
+        if packet.ssrc not in streams:
+            streams[packet.ssrc] = StreamStatistics(90000)
+        streams[packet.ssrc].add(packet)
         st = self.__dict__.setdefault("_sink", {"key": False, "start": True})
         if st["start"]:
             st["key"] = _first_nal_is_key(packet.payload)
