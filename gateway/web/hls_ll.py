@@ -223,7 +223,10 @@ def _live(request: web.Request) -> LiveHls:
         if live is not None and live.task is not None:
             live.task.cancel()
         seg_s = request.app[DEPS].config.storage.segment_duration
+        old = live
         live = LiveHls(cfg.name, cam.hub, seg_s)
+        if old is not None:  # keep numbering: a returning player sees a discontinuity
+            live.next_msn, live.init_id = old.next_msn + 1, old.init_id
         live.task = asyncio.create_task(live.run(), name=f"llhls-{cfg.name}")
         live.task.add_done_callback(_report)
         state.streams[cfg.name] = live
