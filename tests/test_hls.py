@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -123,3 +124,25 @@ async def test_media_needs_credentials(tmp_path: Path) -> None:
             for path in ("/cam/index.m3u8", "/cam/preview.jpg", "/cam/recording_status.json"):
                 async with anon.get(env.base + path) as r:
                     assert r.status == 401, path
+
+
+async def test_hls_viewers_are_counted_and_expire(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.web import hls
+
+    monkeypatch.setattr(hls, "SESSION_IDLE", 1.0)
+    monkeypatch.setattr(hls, "SWEEP_EVERY", 0.2)
+    async with gateway_env(tmp_path / "data") as env:
+        await wait_segments(env, "cam", 1)
+        for sid in ("a", "b"):
+            status, _, _ = await env.get(f"/cam/index.m3u8?session={sid}")
+            assert status == 200
+        assert env.gw.deps is not None
+        cam = env.gw.deps.cameras.get("cam")
+        assert cam is not None
+        assert {k: v for k, v in cam.clients.items() if v == "hls"} == {"a": "hls", "b": "hls"}
+        status, _, _ = await env.get("/cam/index.m3u8")  # no session=: one per client
+        assert sum(v == "hls" for v in cam.clients.values()) == 3
+        await asyncio.sleep(2.0)
+        assert not any(v == "hls" for v in cam.clients.values())

@@ -35,6 +35,7 @@ from gateway.web.media_params import (
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SESSION_IDLE = 30.0  # an HLS viewer silent this long has left
+SWEEP_EVERY = 5.0
 WINDOW = 6
 HOLD_MARGIN = 0.5  # seconds of buffer a player keeps beyond one segment
 LIVE_HORIZON_S = 60.0  # segments older than window + this are not "live" any more
@@ -111,7 +112,7 @@ def _expire_sessions(app: web.Application, now: float) -> None:
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     async def sweep() -> None:
         while True:
-            await asyncio.sleep(5.0)
+            await asyncio.sleep(SWEEP_EVERY)
             _expire_sessions(app, time.monotonic())
 
     task = asyncio.create_task(sweep(), name="hls-sessions")
