@@ -83,9 +83,10 @@ def downscale(y: np.ndarray, factor: int, max_taps: int = 2) -> np.ndarray:
     acc = y[taps[0] : h : factor, :w].astype(np.uint16)
     for t in taps[1:]:
         acc += y[t:h:factor, :w]
-    out = acc[:, taps[0] :: factor].astype(np.float32)
+    cols = acc[:, taps[0] :: factor].copy()  # uint16: 16 x 255 still fits
     for t in taps[1:]:
-        out += acc[:, t::factor]
+        cols += acc[:, t::factor]
+    out = cols.astype(np.float32)
     out *= 1.0 / (len(taps) * len(taps))
     return out
 
@@ -97,7 +98,20 @@ def _shift_min_absdiff(cur: np.ndarray, ref: np.ndarray, thr: np.ndarray) -> np.
     absorbed at almost no cost on a quiet picture.
     """
     d = np.abs(cur - ref)
-    rows, cols = np.nonzero(d > thr)
+    over = d > thr
+    n = int(np.count_nonzero(over))
+    if n > d.size // 32:  # many candidates: the dense form is cheaper than gathering
+        padded = np.pad(ref, 1, mode="edge")
+        lo = ref.copy()
+        hi = ref.copy()
+        h, w = ref.shape
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            v = padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+            np.minimum(lo, v, out=lo)
+            np.maximum(hi, v, out=hi)
+        ranged = np.maximum(np.maximum(cur - hi, lo - cur), 0.0)
+        return np.where(over, ranged, d)
+    rows, cols = np.nonzero(over)
     if rows.size:
         padded = np.pad(ref, 1, mode="edge")
         c = cur[rows, cols]
