@@ -42,8 +42,10 @@ async def test_live_and_recorded_previews(tmp_path: Path) -> None:
         # source's latency old (slack for a loaded machine).
         assert asked - 1.5 <= t <= asked + 0.1, (t, asked)
         # Cached briefly: an immediate second request is the same picture.
+        t_again = time.monotonic()
         status, body2, _ = await env.get("/cam/preview.jpg")
-        assert body2 == body
+        if time.monotonic() - t_again < 0.5:  # (a very loaded machine may take longer)
+            assert body2 == body
         await asyncio.sleep(1.2)
         status, body3, _ = await env.get("/cam/preview.jpg")
         t3 = jpeg_time(body3)
