@@ -46,7 +46,7 @@ class Recorder:
         on_segment: Callable[[Segment], None] | None = None,
         free_space: Callable[[], Awaitable[None]] | None = None,
         queue_size: int = 2048,
-        batch_delay: float = 0.25,
+        batch_delay: float = 0.1,
     ) -> None:
         self.stream = stream
         self.hub = hub
