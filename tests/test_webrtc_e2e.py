@@ -77,6 +77,8 @@ async def test_several_aiortc_viewers_get_decodable_h264(
         await env.wait_ready(proc)
         assert len(cam.clients) == 3 and set(cam.clients.values()) == {"webrtc"}
         assert len(cam.hub.subscribers) == base_subs + 3
+        status, _, stream = await asyncio.to_thread(http, env, "GET", "/api/v1/streams/cam")
+        assert status == 200 and stream["stats"]["online_clients"] == 3
         rows = await env.results(proc)
         for r in rows:
             print(f"viewer {r['viewer']}: ttff {r['ttff'] * 1000:.0f} ms, {r['frames']} frames")
@@ -254,6 +256,9 @@ async def test_whep_protocol_details(tmp_path: Path, pair: NetnsPair) -> None:
         offer = _offer_for_tests()
         status, _, body = await asyncio.to_thread(http, env, "POST", "/nope/whep", offer)
         assert status == 404 and set(body) == {"message", "errors"}
+        anonymous = WebRtcEnv(env.pair, env.gw, env.base, token="")
+        status, _, _ = await asyncio.to_thread(http, anonymous, "POST", "/cam/whep", offer)
+        assert status == 401  # media routes need credentials like every other route
         status, _, body = await asyncio.to_thread(http, env, "POST", "/cam/whep", offer,
                                                   "text/plain")
         assert status == 415
