@@ -202,6 +202,31 @@ async def test_a_vanished_viewer_is_cleaned_up(
         assert len(cam.hub.subscribers) == base_subs
 
 
+async def test_a_session_outlives_a_camera_outage_longer_than_the_silence_timeout(
+    tmp_path: Path, pair: NetnsPair, camera: RtspServer
+) -> None:
+    async with webrtc_env(tmp_path, pair, {"cam": (camera.url(),)}) as env:
+        cam = env.camera()
+        proc = env.client("--duration", "45")
+        await env.wait_ready(proc)
+        sid = next(iter(cam.clients))
+        camera.stop()
+        down_at = time.time()
+        await asyncio.sleep(RTCP_TIMEOUT + 3)  # no media, so the viewer reports nothing
+        assert sid in cam.clients
+        camera.start()
+        keyframes = cam.hub.stats.keyframes
+        await wait_until(lambda: cam.hub.stats.keyframes > keyframes, 30, "camera back")
+        back_at = time.time()
+        await asyncio.sleep(4)
+        assert sid in cam.clients
+        proc.terminate()
+        row = (await env.results(proc))[0]
+        after = [t for t in row["times"] if t > back_at]
+        print(f"outage {back_at - down_at:.1f} s; {len(after)} frames after the camera returned")
+        assert len(after) > 50  # ~4 s at 25 fps: the same session plays the new camera run
+
+
 async def test_h265_camera_uses_its_h264_substream_or_gets_a_clear_422(
     tmp_path: Path, pair: NetnsPair
 ) -> None:

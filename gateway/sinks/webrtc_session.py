@@ -132,12 +132,19 @@ class Session:
             if not self.connected.is_set():
                 self.end("ice timeout")
             self.last_rtcp = time.monotonic()
+            sent = self.feed.stats.frames
             while not self.done.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.done.wait(), 1.0)
+                now = time.monotonic()
+                if self.feed.stats.frames == sent:
+                    # Nothing sent (camera reconnecting): browsers stop reporting on a
+                    # silent stream, so silence now says nothing about the viewer.
+                    self.last_rtcp = max(self.last_rtcp, now)
+                sent = self.feed.stats.frames
                 if self.feed.ended:
                     self.end("stream ended")
-                elif time.monotonic() - self.last_rtcp > RTCP_TIMEOUT:
+                elif now - self.last_rtcp > RTCP_TIMEOUT:
                     self.end("viewer silent")
         finally:
             self.feed.close()
