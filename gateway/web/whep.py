@@ -24,6 +24,7 @@ from gateway.web.app import DEPS
 
 SESSIONS = web.AppKey("webrtc_sessions", Sessions)
 SDP = "application/sdp"
+MAX_OFFER = 64 * 1024
 ALLOW_SESSION = "GET, DELETE, OPTIONS"
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -56,6 +57,8 @@ async def post_offer(request: web.Request) -> web.StreamResponse:
         return _error(404, f"no stream {name!r}")
     if request.content_type != SDP:
         return _error(415, f"the offer must be {SDP}", {"content_type": [request.content_type]})
+    if (request.content_length or 0) > MAX_OFFER:
+        return _error(413, f"an SDP offer is at most {MAX_OFFER} bytes")
     offer = await request.text()
     if not offer.startswith("v=0"):
         return _error(400, "the body is not an SDP offer", {"sdp": ["must start with v=0"]})
