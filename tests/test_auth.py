@@ -305,3 +305,20 @@ async def test_demo_prints_the_initial_login(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_cors_preflight_of_media_routes_needs_no_credentials(gw: Gateway) -> None:
+    """Browsers send preflights without credentials; only media routes answer them, and
+    an anonymous preflight learns nothing about ICE servers."""
+    base = _base(gw)
+    pre = {"Origin": "http://player.example", "Access-Control-Request-Method": "POST",
+           "Access-Control-Request-Headers": "authorization, content-type"}
+    async with aiohttp.ClientSession() as s:
+        r = await s.options(f"{base}/cam1/whep", headers=pre)
+        assert r.status == 204
+        assert "POST" in r.headers["Access-Control-Allow-Methods"]
+        assert "Link" not in r.headers
+        r = await s.options(f"{base}/api/v1/streams", headers=pre)
+        assert r.status == 401
+        r = await s.options(f"{base}/cam1/whep")  # not a preflight: credentials needed
+        assert r.status == 401

@@ -24,7 +24,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -233,13 +233,21 @@ _OPEN = {("POST", "/api/v1/login")}
 _WHILE_MUST_CHANGE = {("POST", "/api/v1/password"), ("POST", "/api/v1/logout")}
 
 
-def is_public(method: str, path: str) -> bool:
+def is_public(method: str, path: str, headers: Mapping[str, str] | None = None) -> bool:
+    """Routes served without credentials: /healthz, the login, and CORS preflights.
+
+    A browser sends a preflight (OPTIONS with Access-Control-Request-Method) without
+    credentials, so a cross-origin WHEP player could never get past it otherwise; the
+    preflight answers only which methods and headers are allowed, nothing about a stream.
+    """
+    if method == "OPTIONS" and headers is not None and "Access-Control-Request-Method" in headers:
+        return not path.startswith("/api/")
     return path == "/healthz" or (method, path) in _OPEN
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if is_public(request.method, request.path):
+    if is_public(request.method, request.path, request.headers):
         return await handler(request)
     ident = await request.app[AUTH].identify(request)
     if ident is None:

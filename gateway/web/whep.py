@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway.sinks.webrtc_session import SessionError, Sessions
 from gateway.web.app import DEPS
+from gateway.web.auth import IDENTITY
 
 SESSIONS = web.AppKey("webrtc_sessions", Sessions)
 SDP = "application/sdp"
@@ -113,8 +114,9 @@ async def options(request: web.Request) -> web.Response:
     if not session_url:
         headers["Accept-Post"] = SDP
     resp = web.Response(status=204, headers=headers)
-    for link in _link_headers(request.app[SESSIONS]):
-        resp.headers.add("Link", link)
+    if IDENTITY in request:  # ICE servers (TURN credentials) only for a known caller
+        for link in _link_headers(request.app[SESSIONS]):
+            resp.headers.add("Link", link)
     return resp
 
 
