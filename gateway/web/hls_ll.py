@@ -108,8 +108,11 @@ class LiveHls:
         for part in parts:
             cur = self.segments[-1] if self.segments else None
             restart = self._restart
+            # The first segment of a run (the hub's cached GOP) ends at the next keyframe,
+            # so a player has a whole segment to start from as soon as possible.
+            target = self.segment_target if len(self.segments) > 1 else 0.0
             if cur is None or restart or (
-                part.independent and cur.seg.duration >= self.segment_target - 0.1
+                part.independent and cur.seg.duration >= target - 0.1
             ):
                 if cur is not None:
                     cur.seg.complete = True
@@ -142,6 +145,13 @@ class LiveHls:
     @property
     def duration(self) -> float:
         return sum(s.seg.duration for s in self.segments)
+
+    @property
+    def startable(self) -> bool:
+        """hls.js needs a whole segment, and PART-HOLD-BACK of media to start near live."""
+        return any(s.seg.complete for s in self.segments) and (
+            self.duration >= 3.5 * self.part_target
+        )
 
     async def wait_for(self, msn: int, part: int | None, limit: float = WAIT) -> bool:
         return await self.wait_until(lambda: self.has(msn, part), limit)
@@ -256,9 +266,9 @@ async def ll_playlist(request: web.Request) -> web.Response:
     msn, part = _int(request, "_HLS_msn"), _int(request, "_HLS_part")
     if msn is None:
         # A player starts PART-HOLD-BACK behind the edge: hold the first request until
-        # there is that much media (the hub's cached GOP gives most of it at once), or it
-        # would start at the oldest part and stay that far behind.
-        await live.wait_until(lambda: live.duration >= 4 * live.part_target)
+        # there is that much media and a whole segment (the hub's cached GOP gives most
+        # of it at once), or it would start at the oldest part and stay that far behind.
+        await live.wait_until(lambda: live.startable)
     elif msn > live.next_msn + 2:
         raise web.HTTPBadRequest(text="_HLS_msn is too far ahead")
     else:
