@@ -183,3 +183,13 @@ async def test_shutdown_does_not_wait_for_open_long_polls(tmp_path: Path) -> Non
         assert r.status == 200 and (await r.json())["episodes"] == []
         r.release()
     assert took < 5, took
+
+
+async def test_openapi_describes_episodes(gw: Gateway) -> None:
+    base, http, _ = await _session(gw)
+    async with http, http.get(f"{base}/api/openapi.json") as r:
+        doc = await r.json()
+    op = doc["paths"]["/api/v1/episodes"]["get"]
+    assert {p["name"] for p in op["parameters"]} >= {"media", "updated_at_gt", "poll_timeout",
+                                                      "cursor", "limit", "episode_type"}
+    assert "/api/v1/episodes/{id}/preview.jpg" in doc["paths"]

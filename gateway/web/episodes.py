@@ -119,6 +119,7 @@ def parse_episode_query(request: web.Request) -> tuple[EpisodeQuery, float]:
 
 
 async def list_episodes(request: web.Request) -> web.Response:
+    """Motion episodes (Watcher shape), filtered, paged, with the long-poll."""
     deps = request.app[DEPS]
     motion = deps.motion
     if motion is None:
@@ -159,10 +160,12 @@ async def _row(request: web.Request) -> EpisodeRow:
 
 
 async def get_episode(request: web.Request) -> web.Response:
+    """One motion episode."""
     return web.json_response(episode_json(await _row(request)))
 
 
 async def preview(request: web.Request) -> web.StreamResponse:
+    """The episode's preview JPEG (the frame with the most motion)."""
     row = await _row(request)
     motion = request.app[DEPS].motion
     if not row.preview or motion is None:
@@ -182,9 +185,61 @@ async def _closing(app: web.Application) -> None:
     app[CLOSING].set()  # open long-polls answer now: shutdown does not wait for them
 
 
+_EPISODE = {
+    "type": "object",
+    "properties": {
+        "episode_id": {"type": "integer"},
+        "media": {"type": "string", "description": "stream name"},
+        "episode_type": {"type": "string", "enum": ["motion"]},
+        "opened_at": {"type": "string", "format": "date-time"},
+        "closed_at": {"type": "string", "format": "date-time", "nullable": True},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "preview": {"type": "string", "nullable": True, "description": "JPEG URL"},
+        "close_reason": {"type": "string", "nullable": True,
+                         "enum": ["quiet", "max_duration", "source_lost", "shutdown",
+                                  "restart", "config", None]},
+        "zones": {"type": "array", "items": {"type": "string"}},
+        "dvr": {"type": "object", "properties": {
+            "from": {"type": "integer"}, "duration": {"type": "integer"},
+            "url": {"type": "string", "description": "HLS playlist of the range"}}},
+    },
+}  # fmt: skip
+_Q = [
+    {"name": "media", "in": "query", "schema": {"type": "string"},
+     "description": "stream name(s), comma-separated or repeated"},
+    {"name": "episode_type", "in": "query", "schema": {"type": "string"}},
+    {"name": "updated_at_gt", "in": "query", "schema": {"type": "string"},
+     "description": "RFC 3339 or unix seconds"},
+    {"name": "poll_timeout", "in": "query", "schema": {"type": "number", "maximum": MAX_POLL},
+     "description": "seconds to wait for a matching episode when none matches yet"},
+    {"name": "sort", "in": "query",
+     "schema": {"type": "string", "enum": sorted(SORTS), "default": "-opened_at"}},
+    {"name": "limit", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+]  # fmt: skip
+OPENAPI = {
+    "/api/v1/episodes": {"get": {
+        "summary": "Motion episodes (Watcher shape), filtered, paged, with the long-poll",
+        "parameters": _Q,
+        "responses": {"200": {"description": "OK", "content": {"application/json": {
+            "schema": {"type": "object", "properties": {
+                "estimated_count": {"type": "integer"},
+                "next": {"type": "string", "nullable": True},
+                "prev": {"type": "string", "nullable": True},
+                "episodes": {"type": "array", "items": _EPISODE}}}}}}},
+    }},
+}  # fmt: skip
+
+
 def add_routes(app: web.Application) -> None:
     app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(_closing)
+    from gateway.web.openapi import OPENAPI_PATHS
+
+    if OPENAPI_PATHS in app:
+        for path, ops in OPENAPI.items():
+            app[OPENAPI_PATHS].setdefault(path, {}).update(ops)
     app.router.add_get("/api/v1/episodes", list_episodes)
     app.router.add_get("/api/v1/episodes/{id}", get_episode)
     app.router.add_get("/api/v1/episodes/{id}/preview.jpg", preview)
