@@ -3,7 +3,8 @@
 While backing off from a camera whose port refuses connections, the runner knocks on the
 port four times a second (a TCP connect, nothing more) and retries as soon as it opens:
 a camera that returns records again within seconds, while one that keeps failing after
-connecting (bad password, bad path) backs off exponentially to the 30 s cap.
+connecting (bad password, bad path) backs off exponentially to the 30 s cap.  After a
+session that delivered media, a port that is still open gets a quick retry.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from gateway.sources.backoff import Backoff
 from gateway.sources.base import Reader, SourceAuthError, SourceError
 
 log = logging.getLogger(__name__)
+
+QUICK_RETRY = 1.0  # seconds, after a session that delivered media when the port is open
 
 
 def make_reader(inp: InputConfig, generation: int) -> Reader:
@@ -88,7 +91,9 @@ class SourceRunner:
                 reader = self.reader_factory(self.input, self._generation)
                 self.state.status = "connecting"
                 started = time.monotonic()
+                sessions = self.state.sessions
                 error = await self._session(loop, reader)
+                productive = self.state.sessions > sessions  # it delivered media
                 self.hub.gap()
                 self.state.connected_at = None
                 session = time.monotonic() - started
@@ -104,7 +109,7 @@ class SourceRunner:
                     delay,
                     extra={"stream": self.name},
                 )
-                await self._wait_before_retry(reader, delay)
+                await self._wait_before_retry(reader, delay, productive)
         finally:
             self.state.status = "stopped"
 
@@ -151,13 +156,17 @@ class SourceRunner:
         finally:
             stop.set()
 
-    async def _wait_before_retry(self, reader: Reader, delay: float) -> None:
+    async def _wait_before_retry(self, reader: Reader, delay: float, productive: bool) -> None:
         deadline = time.monotonic() + delay
         addr = reader.probe_address
         if addr is None:
             await asyncio.sleep(delay)
             return
         was_open = await _port_open(*addr)
+        if was_open and productive:
+            # It streamed and its port is still there (it may already be back): retry
+            # soon.  A camera that then fails to connect backs off as usual.
+            deadline = min(deadline, time.monotonic() + QUICK_RETRY)
         while (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(self.knock_interval, left))
             if time.monotonic() >= deadline:
