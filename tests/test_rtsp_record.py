@@ -87,7 +87,8 @@ async def test_records_real_rtsp_camera(tmp_path: Path, codec: str) -> None:
     assert arrivals, "probe saw no packets"
     wall_ms = (arrivals[-1] - arrivals[0] + 0.04) * 1000
     assert abs(indexed_ms - wall_ms) <= 0.02 * wall_ms, (indexed_ms, wall_ms)
-    assert abs(total_frames - len(arrivals)) <= 2, (total_frames, len(arrivals))
+    # (an H.265 segment that starts at a CRA keyframe may skip its leading pictures)
+    assert abs(total_frames - len(arrivals)) <= 0.02 * len(arrivals), (total_frames, len(arrivals))
     assert abs(total_frames * 40 - indexed_ms) <= 0.02 * indexed_ms
     codecs = {json.loads(x)[0]["codec"] for x in [_codecs(tmp_path / "data")]}
     assert codecs == {"h264" if codec == "h264" else "hevc"}

@@ -80,7 +80,13 @@ async def test_server_killed_and_restarted_20_times(tmp_path: Path) -> None:
                 await asyncio.to_thread(srv.kill)
                 await asyncio.sleep(rng.uniform(0.0, 2.0))  # down for a while
                 await asyncio.to_thread(srv.start)
-                took = await recording_again(cam, gaps, part)
+                try:
+                    took = await recording_again(cam, gaps, part)
+                except TimeoutError:
+                    raise AssertionError(
+                        f"cycle {len(recovery)}: not recording 15 s after the server returned:"
+                        f" {cam.source.state}, hub {cam.hub.stats}"
+                    ) from None
                 recovery.append(took)
                 assert took <= BACK_WITHIN, (len(recovery), took, cam.source.state)
             segments_before = cam.recorder.stats.segments
