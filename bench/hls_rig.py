@@ -151,7 +151,10 @@ function barcode(video, canvas) {
 const v = document.getElementById("v"), c = document.getElementById("c");
 const t0 = performance.now();
 const hls = new Hls(__CONFIG__);
-hls.on(Hls.Events.ERROR, (e, d) => { console.log("hls error " + d.details + " fatal=" + d.fatal + " " + (d.reason || "") + " " + (d.url || "")); if (d.fatal) window.result.errors.push(d.details); });
+hls.on(Hls.Events.ERROR, (e, d) => {
+  console.log("hls error " + d.details + " fatal=" + d.fatal + " " + (d.url || ""));
+  if (d.fatal) window.result.errors.push(d.details);
+});
 hls.loadSource(__SRC__);
 hls.attachMedia(v);
 v.requestVideoFrameCallback(() => { window.result.ttff = (performance.now() - t0) / 1000; });
