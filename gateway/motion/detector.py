@@ -191,13 +191,18 @@ class Detector:
         bg, dev = self.bg, self.dev
         assert self._active is not None
         warming = self.frames <= s.warmup_frames
-        # Global brightness ratio (medians of a sparse grid: a moving object does not move
-        # them): auto-exposure, clouds, lighting ramps, lamps.
-        m_bg = _median(bg[1::3, 1::3])
-        gain = _median(cur[1::3, 1::3]) / m_bg if m_bg > 1.0 else 1.0
+        # Global brightness ratio (means over a sparse grid): auto-exposure, clouds, lighting
+        # ramps, lamps.  Small changes scale the background; larger ones (where clipping
+        # and gamma matter) tone-map it; changes under 2% and 1.5 grey levels are noise.
+        m_bg = float(bg[1::3, 1::3].mean())
+        m_cur = float(cur[1::3, 1::3].mean())
+        gain = m_cur / m_bg if m_bg > 1.0 else 1.0
         gain = min(max(gain, 0.25), 4.0)
-        scaled = abs(gain - 1.0) > 0.02
-        ref = _tone_map(bg, cur) if scaled else bg
+        scaled = abs(gain - 1.0) > 0.02 and abs(m_cur - m_bg) > 1.5
+        if scaled:
+            ref = _tone_map(bg, cur) if abs(gain - 1.0) > 0.06 else bg * gain
+        else:
+            ref = bg
         thr = dev * s.k
         np.maximum(thr, s.min_threshold, out=thr)
         diff = _shift_min_absdiff(cur, ref, thr)
