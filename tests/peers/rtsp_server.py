@@ -44,14 +44,76 @@ def live_pipeline(args, size: str, pattern: str) -> str:
     )
 
 
-def file_pipeline(args) -> str:
-    parse = "h265parse ! rtph265pay" if args.codec == "h265" else "h264parse ! rtph264pay"
-    # A pre-encoded Annex-B elementary stream, looped, paced by the sink's clock: no encoding.
-    return (
-        f"( multifilesrc location={args.file} loop=true ! "
-        f"video/x-{args.codec},stream-format=byte-stream,framerate={args.fps}/1 ! "
-        f"{parse} name=pay0 pt=96 config-interval=1 )"
+def access_units(data: bytes, codec: str) -> list[bytes]:
+    """Split an Annex-B elementary stream into access units (one picture each)."""
+    starts = []
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0:
+        starts.append(i - 1 if i > 0 and data[i - 1] == 0 else i)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    units: list[bytes] = []
+    cur_start = None
+    seen_vcl = False
+    for n, st in enumerate(starts):
+        hdr = data.find(b"\x00\x00\x01", st) + 3
+        if codec == "h265":
+            t = (data[hdr] >> 1) & 0x3F
+            vcl = t < 32
+            first_slice = vcl and bool(data[hdr + 2] & 0x80)
+            opens = t in (32, 33, 34, 35, 39)
+        else:
+            t = data[hdr] & 0x1F
+            vcl = t in (1, 5)
+            first_slice = vcl and bool(data[hdr + 1] & 0x80)
+            opens = t in (6, 7, 8, 9)
+        if cur_start is None:
+            cur_start = st
+        elif seen_vcl and (opens or first_slice):
+            units.append(data[cur_start:st])
+            cur_start, seen_vcl = st, False
+        seen_vcl = seen_vcl or vcl
+        if n == len(starts) - 1:
+            units.append(data[cur_start:])
+    return units
+
+
+def file_launch(args) -> str:
+    pay = "h265parse ! rtph265pay" if args.codec == "h265" else "h264parse ! rtph264pay"
+    return f"( appsrc name=clip ! {pay} name=pay0 pt=96 config-interval=1 )"
+
+
+def feed_clip(args, element) -> None:
+    """Push the clip's pictures with running timestamps, looped: a live camera, no encoder.
+
+    An elementary stream carries no timestamps (GStreamer would send every frame with RTP
+    timestamp 0), so each access unit gets one from the frame rate; the timeline runs on
+    across loops and the sink paces it in real time.
+    """
+    with open(args.file, "rb") as f:
+        units = access_units(f.read(), args.codec)
+    element.set_property("is-live", True)
+    element.set_property("format", Gst.Format.TIME)
+    element.set_property("max-bytes", 4 * 2**20)
+    element.set_property(
+        "caps",
+        Gst.Caps.from_string(
+            f"video/x-{args.codec},stream-format=byte-stream,alignment=au,framerate={args.fps}/1"
+        ),
     )
+    step = Gst.SECOND // args.fps
+    state = {"i": 0}
+
+    def need_data(src, _length) -> None:
+        for _ in range(args.fps):  # up to a second ahead; the sink holds it to the clock
+            i = state["i"]
+            buf = Gst.Buffer.new_wrapped(units[i % len(units)])
+            buf.pts = buf.dts = i * step
+            buf.duration = step
+            state["i"] = i + 1
+            if src.emit("push-buffer", buf) != Gst.FlowReturn.OK:
+                return
+
+    element.connect("need-data", need_data)
 
 
 def main() -> int:
@@ -81,6 +143,13 @@ def main() -> int:
     def add(mount: str, launch: str) -> None:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch)
+        if "appsrc name=clip" in launch:
+            factory.connect(
+                "media-configure",
+                lambda _f, media: feed_clip(
+                    args, media.get_element().get_child_by_name("clip")
+                ),
+            )
         factory.set_shared(True)
         factory.set_stop_on_disconnect(False)
         if args.user:
@@ -95,7 +164,7 @@ def main() -> int:
     if args.launch:
         add(args.mount, args.launch)
     elif args.file:
-        add(args.mount, file_pipeline(args))
+        add(args.mount, file_launch(args))
     else:
         add(args.mount, live_pipeline(args, args.size, args.pattern))
     if args.mount2:
