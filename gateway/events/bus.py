@@ -8,12 +8,12 @@ store.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from gateway.mailbox import Mailbox
 
 
 @dataclass(frozen=True)
@@ -24,15 +24,11 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-class BusSubscription:
+class BusSubscription(Mailbox[Event]):
     def __init__(self, bus: EventBus, maxsize: int, accept: Callable[[Event], bool] | None):
+        super().__init__("bus subscription", maxsize)
         self.bus = bus
-        self.maxsize = maxsize
         self.accept = accept
-        self.drops = 0
-        self.closed = False
-        self._queue: deque[Event] = deque()
-        self._waiter: asyncio.Future[None] | None = None
 
     def _offer(self, event: Event) -> None:
         if self.accept is not None and not self.accept(event):
@@ -40,48 +36,10 @@ class BusSubscription:
         if len(self._queue) >= self.maxsize:
             self._queue.popleft()
             self.drops += 1
-        self._queue.append(event)
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        self._put(event)
 
-    def get_nowait(self) -> Event | None:
-        return self._queue.popleft() if self._queue else None
-
-    async def get(self) -> Event:
-        while not self._queue:
-            if self.closed:
-                raise EOFError("bus subscription closed")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._queue.popleft()
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            try:
-                yield await self.get()
-            except EOFError:
-                return
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.bus._remove(self)
-            w = self._waiter
-            if w is not None and not w.done():
-                w.set_result(None)
-
-    def __enter__(self) -> BusSubscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _detach(self) -> None:
+        self.bus._remove(self)
 
 
 class EventBus:

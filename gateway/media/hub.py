@@ -7,12 +7,10 @@ loses its backlog and resumes at the next video keyframe, and the loss is counte
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from gateway.mailbox import Mailbox
 from gateway.media.packet import Packet, StreamInfo
 
 
@@ -40,20 +38,18 @@ class HubStats:
     last_time: float = 0.0  # wall clock of the last packet's dts
 
 
-class Subscription:
-    """A bounded queue of hub items for one consumer; iterate it or call :meth:`get`."""
+class Subscription(Mailbox[Item]):
+    """A bounded queue of hub items for one consumer; iterate it or call :meth:`get`.
+
+    ``drops`` counts packets lost because this consumer fell behind.
+    """
 
     def __init__(self, hub: Hub, name: str, maxsize: int, video_only: bool) -> None:
+        super().__init__(name, maxsize)
         self.hub = hub
-        self.name = name
-        self.maxsize = maxsize
         self.video_only = video_only
-        self.drops = 0  # packets lost because this consumer fell behind
         self.skipped = 0  # packets before the first keyframe (at start, after a gap)
         self.overflows = 0
-        self.closed = False
-        self._queue: deque[Item] = deque()
-        self._waiter: asyncio.Future[None] | None = None
         # A new subscriber (or one that overflowed) waits for a keyframe before it
         # takes anything: decoders and muxers need one to start.
         self._need_keyframe = True
@@ -89,65 +85,10 @@ class Subscription:
         else:
             self._need_keyframe = True
             self._behind = False
-        self._queue.append(item)
-        self._wake()
+        self._put(item)
 
-    def _wake(self) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    # -- consumer side -----------------------------------------------------------------
-    def qsize(self) -> int:
-        return len(self._queue)
-
-    def get_nowait(self) -> Item | None:
-        return self._queue.popleft() if self._queue else None
-
-    def drain(self, limit: int = 256) -> list[Item]:
-        """Everything queued now (up to ``limit``), without waiting."""
-        out: list[Item] = []
-        q = self._queue
-        while q and len(out) < limit:
-            out.append(q.popleft())
-        return out
-
-    async def wait(self) -> None:
-        """Wait until at least one item is queued; EOFError once closed and empty."""
-        while not self._queue:
-            if self.closed:
-                raise EOFError(self.name)
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-
-    async def get(self) -> Item:
-        await self.wait()
-        return self._queue.popleft()
-
-    def __aiter__(self) -> AsyncIterator[Item]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Item]:
-        while True:
-            try:
-                yield await self.get()
-            except EOFError:
-                return
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.hub._remove(self)
-            self._wake()
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _detach(self) -> None:
+        self.hub._remove(self)
 
 
 class Hub:
