@@ -17,23 +17,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.rtp import (
-    RTCP_PSFB_FIR,
-    RTCP_PSFB_PLI,
-    RTCP_RTPFB_NACK,
-    RtcpPsfbPacket,
-    RtcpRtpfbPacket,
-)
-
 from gateway.media.hub import Hub
-from gateway.sinks import webrtc_rtp
-from gateway.sinks import webrtc_sdp as wsdp
-from gateway.sinks.webrtc import PacketTrack, ViewerFeed
 
+# aiortc (with cryptography, SRTP and ICE) is ~20 MB of memory: it is imported on the first
+# WHEP offer, not at start-up, so a gateway nobody watches over WebRTC does not carry it.
 if TYPE_CHECKING:
+    from aiortc import RTCIceServer, RTCPeerConnection
+
     from gateway.cameras import Camera
     from gateway.config import WebRtcConfig
+    from gateway.sinks.webrtc import ViewerFeed
+    from gateway.sinks.webrtc_rtp import PayloadCache
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +103,14 @@ class Session:
         }
 
     def _on_rtcp(self, packet: Any) -> None:
+        from aiortc.rtp import (
+            RTCP_PSFB_FIR,
+            RTCP_PSFB_PLI,
+            RTCP_RTPFB_NACK,
+            RtcpPsfbPacket,
+            RtcpRtpfbPacket,
+        )
+
         self.last_rtcp = time.monotonic()
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             self.feed.request_keyframe()
@@ -159,8 +161,17 @@ class Sessions:
     def __init__(self, config: WebRtcConfig) -> None:
         self.config = config
         self.by_id: dict[str, Session] = {}
-        self.payloads = webrtc_rtp.PayloadCache()  # RTP payloads shared by all viewers
+        self._payloads: PayloadCache | None = None
         self._tg: asyncio.TaskGroup | None = None
+
+    @property
+    def payloads(self) -> PayloadCache:
+        """RTP payloads shared by all viewers (made with the first session)."""
+        if self._payloads is None:
+            from gateway.sinks.webrtc_rtp import PayloadCache
+
+            self._payloads = PayloadCache()
+        return self._payloads
 
     async def run(self, ready: Callable[[], None]) -> None:
         """Owns the session tasks; cancel it to end every session."""
@@ -184,11 +195,19 @@ class Sessions:
         return True
 
     def _ice_servers(self) -> list[RTCIceServer]:
+        from aiortc import RTCIceServer
+
         return [RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
                 for s in self.config.ice_servers]
 
     async def open(self, camera: Camera, offer: str) -> tuple[Session, str]:
         """Negotiate a new session for ``camera``; returns it and the SDP answer."""
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+        from gateway.sinks import webrtc_rtp
+        from gateway.sinks import webrtc_sdp as wsdp
+        from gateway.sinks.webrtc import PacketTrack, ViewerFeed
+
         if self._tg is None:
             raise SessionError(503, "the gateway is shutting down", retry_after=5)
         if len(self.by_id) >= MAX_SESSIONS:
