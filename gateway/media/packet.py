@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
-
-import av
 
 VIDEO_CODECS = frozenset({"h264", "hevc"})
 AUDIO_CODECS = frozenset({"aac", "pcm_alaw", "pcm_mulaw", "opus"})
@@ -86,15 +83,3 @@ class Packet:
     @property
     def time_base(self) -> Fraction:
         return self.info.tracks[self.track].time_base
-
-
-def to_av_packet(p: Packet, stream: Any, origin_dts: int) -> av.Packet:
-    """The PyAV packet a muxer takes for ``p``, its timestamps counted from ``origin_dts``."""
-    pkt = av.Packet(p.data)
-    pkt.pts = p.pts - origin_dts
-    pkt.dts = p.dts - origin_dts
-    pkt.duration = p.duration
-    pkt.time_base = p.time_base
-    pkt.is_keyframe = p.keyframe
-    pkt.stream = stream
-    return pkt

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import av
 
 from gateway.media.mp4 import top_level_boxes
-from gateway.media.packet import Packet, StreamInfo, to_av_packet
+from gateway.media.packet import Packet, StreamInfo
 
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 
@@ -81,7 +81,14 @@ class PartMuxer:
         for p in packets:
             if self.first_dts is None:
                 self.first_dts, self.first_time = p.dts, p.time
-            self.container.mux(to_av_packet(p, self.stream, self.first_dts))
+            pkt = av.Packet(p.data)
+            pkt.pts = p.pts - self.first_dts
+            pkt.dts = p.dts - self.first_dts
+            pkt.duration = p.duration
+            pkt.time_base = p.time_base
+            pkt.is_keyframe = p.keyframe
+            pkt.stream = self.stream
+            self.container.mux(pkt)
             out += self._collect(p)
             self.pending.append(p)
         return out

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 
 from gateway.media.hub import SourceGap
-from gateway.media.packet import Packet, StreamInfo, to_av_packet
+from gateway.media.packet import Packet, StreamInfo
 from gateway.store.recordings import Segment
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,13 @@ class SegmentWriter:
         return cur
 
     def _write(self, cur: _Open, p: Packet) -> None:
-        pkt = to_av_packet(p, cur.stream, cur.first_dts)
+        pkt = av.Packet(p.data)
+        pkt.pts = p.pts - cur.first_dts
+        pkt.dts = p.dts - cur.first_dts
+        pkt.duration = p.duration
+        pkt.time_base = p.time_base
+        pkt.is_keyframe = p.keyframe
+        pkt.stream = cur.stream
         try:
             cur.container.mux(pkt)
         except OSError as exc:
