@@ -8,44 +8,86 @@ that arrive through the HTTP API, so a bad field reads the same from either door
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from gateway.config_fields import (
-    ConfigError,
-    FieldError,
-    StorageLimit,
-    _bool,
-    _Errors,
-    _limit,
-    _seconds,
-    _str,
-    _unknown,
-    parse_size,
-)
-from gateway.config_stream import (
-    INPUT_SCHEMES,
-    RESERVED_NAMES,
-    STREAM_NAME_RE,
-    DvrConfig,
-    InputConfig,
-    StreamConfig,
-    _parse_stream,
-    parse_stream,
-    redact_url,
-    validate_input_url,
-)
+STREAM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+RESERVED_NAMES = frozenset({"api", "static", "metrics", "healthz"})
+INPUT_SCHEMES = ("rtsp", "rtsps", "file", "synthetic")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+_SHARE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_IUNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
-# gateway.config stays the one import for configuration values and validation.
-__all__ = [
-    "INPUT_SCHEMES", "RESERVED_NAMES", "STREAM_NAME_RE", "Config", "ConfigError",
-    "DvrConfig", "FieldError", "IceServer", "InputConfig", "ServerConfig", "StorageConfig",
-    "StorageLimit", "StreamConfig", "WebRtcConfig", "load", "load_file", "parse_size",
-    "parse_stream", "redact_url", "validate_input_url",
-]
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    value: Any
+    allowed: str
+
+    def __str__(self) -> str:
+        return f"{self.path} = {self.value!r}: {self.allowed}"
+
+
+class ConfigError(ValueError):
+    """One or more fields are invalid; ``errors`` lists each of them."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(f"config: {e}" for e in errors))
+
+
+@dataclass(frozen=True)
+class StorageLimit:
+    """Either an absolute byte count or a share of the filesystem."""
+
+    bytes: int | None = None
+    share: float | None = None
+
+    def resolve(self, filesystem_bytes: int) -> int:
+        if self.bytes is not None:
+            return self.bytes
+        assert self.share is not None
+        return int(filesystem_bytes * self.share)
+
+    def __str__(self) -> str:
+        if self.bytes is not None:
+            return str(self.bytes)
+        return f"{(self.share or 0) * 100:g}%"
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    url: str
+    transport: str = "tcp"  # rtsp only: "tcp" or "udp"
+
+
+@dataclass(frozen=True)
+class DvrConfig:
+    expiration: int | None = None  # seconds; None keeps until the byte limit bites
+    storage_limit: StorageLimit | None = None
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    name: str
+    title: str = ""
+    disabled: bool = False
+    inputs: tuple[InputConfig, ...] = ()
+    dvr: DvrConfig = field(default_factory=DvrConfig)
+    # Sections owned by later capabilities, kept as validated-as-mapping raw values.
+    vision: Mapping[str, Any] = field(default_factory=dict)
+    onvif: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def main_url(self) -> str:
+        return self.inputs[0].url
 
 
 @dataclass(frozen=True)
@@ -90,6 +132,223 @@ class Config:
     streams: tuple[StreamConfig, ...] = ()
     log_level: str = "info"
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
+
+
+# ---------------------------------------------------------------------------------------
+# parsing helpers: each returns a value or appends a FieldError and returns None
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, path: str, value: Any, allowed: str) -> None:
+        self.items.append(FieldError(path, value, allowed))
+
+
+def parse_size(value: Any) -> StorageLimit | None:
+    """``20GB``, ``512MiB``, ``1000000``, or ``80%``; None when not understood."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return StorageLimit(bytes=value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    m = _SHARE_RE.match(value)
+    if m:
+        share = float(m.group(1)) / 100
+        return StorageLimit(share=share) if 0 < share <= 1 else None
+    m = _SIZE_RE.match(value)
+    if not m:
+        return None
+    units = _IUNITS if (m.group(3) or "").lower() == "ib" else _UNITS
+    n = int(float(m.group(1)) * units[m.group(2).upper()])
+    return StorageLimit(bytes=n) if n > 0 else None
+
+
+def _limit(raw: Any, path: str, errs: _Errors) -> StorageLimit | None:
+    if raw is None:
+        return None
+    lim = parse_size(raw)
+    if lim is None:
+        errs.add(path, raw, 'must be a positive size ("20GB", "512MiB", bytes) or "1%".."100%"')
+    return lim
+
+
+def _seconds(raw: Any, path: str, errs: _Errors) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
+        errs.add(path, raw, "must be a positive integer number of seconds")
+        return None
+    return raw
+
+
+def _bool(raw: Any, path: str, errs: _Errors, default: bool) -> bool:
+    if raw is None:
+        return default
+    if not isinstance(raw, bool):
+        errs.add(path, raw, "must be true or false")
+        return default
+    return raw
+
+
+def _str(raw: Any, path: str, errs: _Errors, default: str) -> str:
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        errs.add(path, raw, "must be a string")
+        return default
+    return raw
+
+
+def _unknown(raw: Mapping[str, Any], known: set[str], path: str, errs: _Errors) -> None:
+    for key in raw:
+        if key not in known:
+            where = f"{path}.{key}" if path else key
+            errs.add(where, raw[key], f"unknown field (allowed: {', '.join(sorted(known))})")
+
+
+def validate_input_url(url: str) -> str | None:
+    """Return a reason when ``url`` is not a usable input URL, else None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "must be a URL"
+    if parts.scheme not in INPUT_SCHEMES:
+        return f"scheme must be one of {', '.join(s + '://' for s in INPUT_SCHEMES)}"
+    if parts.scheme in ("rtsp", "rtsps"):
+        if not parts.hostname:
+            return "rtsp URL needs a host"
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            return "rtsp URL has a bad port"
+    if parts.scheme == "file" and not parts.path:
+        return "file URL needs a path (file:///path.mp4)"
+    if parts.scheme == "synthetic":
+        from gateway.sources.synthetic import SyntheticParams
+
+        try:
+            SyntheticParams.from_query(parse_qs(parts.query))
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def parse_stream(raw: Any, path: str = "stream", *, name: str | None = None) -> StreamConfig:
+    """Validate one Watcher-shaped stream object; raises ConfigError listing every bad field."""
+    errs = _Errors()
+    stream = _parse_stream(raw, path, errs, name)
+    if errs.items or stream is None:
+        raise ConfigError(errs.items or [FieldError(path, raw, "must be a table")])
+    return stream
+
+
+def _parse_stream(
+    raw: Any, path: str, errs: _Errors, name: str | None = None
+) -> StreamConfig | None:
+    if not isinstance(raw, Mapping):
+        errs.add(path, raw, "must be a table/object")
+        return None
+    _unknown(
+        raw,
+        {"name", "title", "disabled", "inputs", "dvr", "vision", "onvif", "stats"},
+        path,
+        errs,
+    )
+    sname = raw.get("name", name)
+    if name is not None and sname != name:
+        errs.add(f"{path}.name", sname, f"must match the URL's stream name {name!r}")
+    if not isinstance(sname, str) or not STREAM_NAME_RE.match(sname):
+        errs.add(f"{path}.name", sname, "must match ^[a-z0-9][a-z0-9_-]{0,63}$")
+        sname = None
+    elif sname in RESERVED_NAMES:
+        errs.add(f"{path}.name", sname, f"is reserved ({', '.join(sorted(RESERVED_NAMES))})")
+    title = _str(raw.get("title"), f"{path}.title", errs, sname or "")
+    disabled = _bool(raw.get("disabled"), f"{path}.disabled", errs, False)
+
+    inputs: list[InputConfig] = []
+    raw_inputs = raw.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        errs.add(f"{path}.inputs", raw_inputs, "must be a non-empty list of {url = ...}")
+    elif len(raw_inputs) > 2:
+        errs.add(f"{path}.inputs", raw_inputs, "at most two inputs: main and substream")
+    else:
+        for i, item in enumerate(raw_inputs):
+            ipath = f"{path}.inputs[{i}]"
+            if isinstance(item, str):
+                item = {"url": item}
+            if not isinstance(item, Mapping):
+                errs.add(ipath, item, "must be a table with a url")
+                continue
+            _unknown(item, {"url", "transport"}, ipath, errs)
+            url = item.get("url")
+            if not isinstance(url, str):
+                errs.add(f"{ipath}.url", url, "must be a string URL")
+                continue
+            reason = validate_input_url(url)
+            if reason:
+                errs.add(f"{ipath}.url", _redact(url), reason)
+                continue
+            transport = item.get("transport", "tcp")
+            if transport not in ("tcp", "udp"):
+                errs.add(f"{ipath}.transport", transport, 'must be "tcp" or "udp"')
+                continue
+            inputs.append(InputConfig(url=url, transport=transport))
+
+    dvr = DvrConfig()
+    raw_dvr = raw.get("dvr")
+    if raw_dvr is not None:
+        if not isinstance(raw_dvr, Mapping):
+            errs.add(f"{path}.dvr", raw_dvr, "must be a table")
+        else:
+            _unknown(raw_dvr, {"expiration", "storage_limit"}, f"{path}.dvr", errs)
+            dvr = DvrConfig(
+                expiration=_seconds(raw_dvr.get("expiration"), f"{path}.dvr.expiration", errs),
+                storage_limit=_limit(
+                    raw_dvr.get("storage_limit"), f"{path}.dvr.storage_limit", errs
+                ),
+            )
+    vision = raw.get("vision") or {}
+    if not isinstance(vision, Mapping):
+        errs.add(f"{path}.vision", vision, "must be a table")
+        vision = {}
+    else:
+        from gateway.motion.zones import validate_vision  # zones, motion settings
+
+        for fpath, fvalue, allowed in validate_vision(vision, f"{path}.vision"):
+            errs.add(fpath, fvalue, allowed)
+    onvif = raw.get("onvif") or {}
+    if not isinstance(onvif, Mapping):
+        errs.add(f"{path}.onvif", onvif, "must be a table")
+        onvif = {}
+    if sname is None:
+        return None
+    return StreamConfig(
+        name=sname,
+        title=title,
+        disabled=disabled,
+        inputs=tuple(inputs),
+        dvr=dvr,
+        vision=dict(vision),
+        onvif=dict(onvif),
+    )
+
+
+def _redact(url: str) -> str:
+    """Hide the password of a URL shown in an error or a log line."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+redact_url = _redact
 
 
 def _parse_listen(raw: Any, errs: _Errors) -> ServerConfig:
